@@ -1,0 +1,389 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+
+namespace Telemetry.Core.Aggregation;
+
+/// <summary>
+/// Runs the aggregation shards and the flusher. Readers hand batches to shards (routed by
+/// destination hash); shards close windows as watermarks pass; the flusher merges the
+/// shards' partials of a window once every shard has moved past it, and writes the result
+/// to the sink about once per <see cref="AggregationOptions.FlushInterval"/>.
+/// </summary>
+public sealed partial class AggregationEngine : IAsyncDisposable
+{
+    private readonly AggregationOptions _options;
+    private readonly IRollupSink _sink;
+    private readonly ILogger _logger;
+    private readonly AggregatorShard[] _shards;
+    private readonly ConcurrentBag<ShardBatch> _batches = [];
+    private readonly ConcurrentBag<WindowTables> _tables = [];
+    private readonly Dictionary<(int Sensor, long Window), Pending> _pending = [];
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _shardsDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task[] _shardTasks = [];
+    private Task _flusher = Task.CompletedTask;
+    private Task _idle = Task.CompletedTask;
+    private int _completed;
+    private volatile PortTotal[] _topPorts = [];
+    private long _topWindowStart = long.MinValue;
+    private readonly Dictionary<(byte Protocol, ushort Port), long> _topAccumulator = [];
+
+    public AggregationEngine(AggregationOptions options, IRollupSink sink, ILogger<AggregationEngine> logger)
+    {
+        _options = options;
+        _sink = sink;
+        _logger = logger;
+        WindowNs = options.Window.Ticks * 100;
+        LatenessNs = options.AllowedLateness.Ticks * 100;
+        Sensors = new SensorRegistry(options.MaxSensors);
+        int shards = options.EffectiveShards;
+        _shards = new AggregatorShard[shards];
+        for (int i = 0; i < shards; i++)
+        {
+            _shards[i] = new AggregatorShard(this, i, options.MaxSensors, WindowNs, options.MaxMemoryBytes / shards, options.ShardQueueBatches);
+        }
+
+        // Room for every shard to hand over a few windows per sensor before it waits on the flusher.
+        Closed = Channel.CreateBounded<ClosedWindow>(new BoundedChannelOptions(Math.Max(64, shards * 16))
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+    }
+
+    public SensorRegistry Sensors { get; }
+
+    public HealthAccumulator Health { get; } = new();
+
+    public long WindowNs { get; }
+
+    public long LatenessNs { get; }
+
+    public int ShardCount => _shards.Length;
+
+    public int BatchSize => _options.BatchSize;
+
+    internal Channel<ClosedWindow> Closed { get; }
+
+    /// <summary>Keys held in open windows across shards.</summary>
+    public long OpenKeys => _shards.Sum(s => s.KeyCount);
+
+    /// <summary>Approximate bytes held by open windows across shards.</summary>
+    public long OpenBytes => _shards.Sum(s => s.MemoryBytes);
+
+    public long EarlyFlushes => _shards.Sum(s => Volatile.Read(ref s.EarlyFlushes));
+
+    public int PendingWindows { get; private set; }
+
+    public long FlushFailures;
+
+    /// <summary>Packets per (protocol, port) in the newest flushed window, top 20 plus "other" (port -1).</summary>
+    public IReadOnlyList<PortTotal> TopPorts => _topPorts;
+
+    public void Start()
+    {
+        _shardTasks = new Task[_shards.Length];
+        for (int i = 0; i < _shards.Length; i++)
+        {
+            AggregatorShard shard = _shards[i];
+            _shardTasks[i] = Task.Factory.StartNew(shard.RunAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        }
+
+        _flusher = Task.Run(FlushLoopAsync);
+        _idle = Task.Run(IdleLoopAsync);
+    }
+
+    public ShardBatch RentBatch() => _batches.TryTake(out ShardBatch? batch) ? batch : new ShardBatch(_options.BatchSize);
+
+    internal void ReturnBatch(ShardBatch batch)
+    {
+        batch.Reset();
+        _batches.Add(batch);
+    }
+
+    internal WindowTables RentTables(int sensorId, long windowStartNs)
+    {
+        if (_tables.TryTake(out WindowTables? tables))
+        {
+            tables.Reset(sensorId, windowStartNs);
+            return tables;
+        }
+
+        return new WindowTables(sensorId, windowStartNs);
+    }
+
+    private void ReturnTables(WindowTables tables)
+    {
+        tables.Clear();
+        if (_tables.Count < _shards.Length * 8)
+        {
+            _tables.Add(tables);
+        }
+    }
+
+    /// <summary>Routes by destination so that a target's rows are complete within one shard.</summary>
+    public int ShardOf(in RollupInput input) =>
+        _shards.Length == 1 ? 0 : (int)((uint)(input.Destination.Hash64() >> 32) % (uint)_shards.Length);
+
+    public ValueTask DispatchAsync(int shard, ShardBatch batch, CancellationToken cancellationToken) =>
+        _shards[shard].Input.Writer.WriteAsync(batch, cancellationToken);
+
+    public static void SourceStarted(SensorState sensor) => Interlocked.Increment(ref sensor.ActiveSources);
+
+    /// <summary>When a sensor's last source ends, its open windows are flushed.</summary>
+    public async Task SourceEndedAsync(SensorState sensor, CancellationToken cancellationToken)
+    {
+        if (Interlocked.Decrement(ref sensor.ActiveSources) == 0)
+        {
+            await FlushSensorAsync(sensor, cancellationToken);
+        }
+    }
+
+    /// <summary>Asks every shard to close all open windows of <paramref name="sensor"/>.</summary>
+    public async Task FlushSensorAsync(SensorState sensor, CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _completed) != 0)
+        {
+            return;
+        }
+
+        Interlocked.Exchange(ref sensor.HasUnflushedData, 0);
+        long epoch = sensor.NextFlushEpoch();
+        for (int i = 0; i < _shards.Length; i++)
+        {
+            ShardBatch batch = RentBatch();
+            batch.Sensor = sensor;
+            batch.FlushEpoch = epoch;
+            await _shards[i].Input.Writer.WriteAsync(batch, cancellationToken);
+        }
+    }
+
+    /// <summary>Closes every window, writes everything to the sink and stops.</summary>
+    public async Task CompleteAsync()
+    {
+        if (Interlocked.Exchange(ref _completed, 1) != 0)
+        {
+            await _flusher;
+            return;
+        }
+
+        foreach (AggregatorShard shard in _shards)
+        {
+            shard.Input.Writer.TryComplete();
+        }
+
+        await Task.WhenAll(_shardTasks);
+        _shardsDone.TrySetResult();
+        await _flusher;
+        await _stop.CancelAsync();
+        try
+        {
+            await _idle;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task IdleLoopAsync()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        long idleMs = (long)_options.IdleFlush.TotalMilliseconds;
+        while (await timer.WaitForNextTickAsync(_stop.Token))
+        {
+            long now = Environment.TickCount64;
+            foreach (SensorState sensor in Sensors.All)
+            {
+                if (Volatile.Read(ref sensor.HasUnflushedData) != 0 && now - Volatile.Read(ref sensor.LastDispatchTicks) > idleMs)
+                {
+                    await FlushSensorAsync(sensor, _stop.Token);
+                }
+            }
+        }
+    }
+
+    private async Task FlushLoopAsync()
+    {
+        using var timer = new PeriodicTimer(_options.FlushInterval);
+        Task tick = timer.WaitForNextTickAsync().AsTask();
+        while (true)
+        {
+            await Task.WhenAny(tick, _shardsDone.Task);
+            bool final = _shardsDone.Task.IsCompleted;
+            if (tick.IsCompleted)
+            {
+                tick = timer.WaitForNextTickAsync().AsTask();
+            }
+
+            await FlushOnceAsync(final);
+            if (final)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task FlushOnceAsync(bool final)
+    {
+        // Read the shards' progress before draining: a shard hands over its partials before it
+        // publishes progress, so every partial that progress covers is already in the channel.
+        int sensorCount = Sensors.Count;
+        var minWatermark = new long[sensorCount];
+        var minEpoch = new long[sensorCount];
+        for (int s = 0; s < sensorCount; s++)
+        {
+            minWatermark[s] = long.MaxValue;
+            minEpoch[s] = long.MaxValue;
+            foreach (AggregatorShard shard in _shards)
+            {
+                minWatermark[s] = Math.Min(minWatermark[s], shard.ProgressWatermark(s));
+                minEpoch[s] = Math.Min(minEpoch[s], shard.ProgressEpoch(s));
+            }
+        }
+
+        var ready = new List<WindowTables>();
+        while (Closed.Reader.TryRead(out ClosedWindow closed))
+        {
+            WindowTables tables = closed.Tables;
+            if (tables.IsEarly)
+            {
+                ready.Add(tables);
+                continue;
+            }
+
+            var key = (tables.SensorId, tables.WindowStartNs);
+            if (_pending.TryGetValue(key, out Pending? pending))
+            {
+                pending.Tables.MergeFrom(tables);
+                pending.RequiredEpoch = Math.Max(pending.RequiredEpoch, closed.ClosedByEpoch);
+                ReturnTables(tables);
+            }
+            else
+            {
+                _pending.Add(key, new Pending(tables, closed.ClosedByEpoch));
+            }
+        }
+
+        foreach (KeyValuePair<(int Sensor, long Window), Pending> pair in _pending)
+        {
+            int s = pair.Key.Sensor;
+            bool complete = final
+                || (s < sensorCount && minWatermark[s] >= pair.Key.Window + WindowNs)
+                || (s < sensorCount && pair.Value.RequiredEpoch > 0 && minEpoch[s] >= pair.Value.RequiredEpoch);
+            if (complete)
+            {
+                ready.Add(pair.Value.Tables);
+            }
+        }
+
+        foreach (WindowTables tables in ready)
+        {
+            if (!tables.IsEarly)
+            {
+                _pending.Remove((tables.SensorId, tables.WindowStartNs));
+            }
+        }
+
+        PendingWindows = _pending.Count;
+        List<HealthRow> health = Health.TakeAll();
+        if (ready.Count == 0 && health.Count == 0)
+        {
+            return;
+        }
+
+        UpdateTopPorts(ready);
+        var batch = new RollupBatch(Sensors, WindowNs, ready, health);
+        var stopwatch = Stopwatch.StartNew();
+        try
+        {
+            await _sink.WriteAsync(batch, CancellationToken.None);
+            LogFlushed(ready.Count, health.Count, stopwatch.Elapsed.TotalMilliseconds);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Interlocked.Increment(ref FlushFailures);
+            LogFlushFailed(ex, ready.Count);
+        }
+        finally
+        {
+            foreach (WindowTables tables in ready)
+            {
+                ReturnTables(tables);
+            }
+        }
+    }
+
+    private void UpdateTopPorts(List<WindowTables> ready)
+    {
+        bool changed = false;
+        foreach (WindowTables tables in ready)
+        {
+            if (tables.WindowStartNs < _topWindowStart)
+            {
+                continue;
+            }
+
+            if (tables.WindowStartNs > _topWindowStart)
+            {
+                _topWindowStart = tables.WindowStartNs;
+                _topAccumulator.Clear();
+            }
+
+            foreach (KeyValuePair<PortKey, PortStats> pair in tables.Ports)
+            {
+                var key = (pair.Key.Protocol, pair.Key.Port);
+                _topAccumulator[key] = _topAccumulator.GetValueOrDefault(key) + (long)pair.Value.Packets;
+            }
+
+            changed = true;
+        }
+
+        if (!changed)
+        {
+            return;
+        }
+
+        const int TopN = 20;
+        var ordered = _topAccumulator.OrderByDescending(p => p.Value).ToList();
+        var top = new List<PortTotal>(TopN + 1);
+        long other = 0;
+        for (int i = 0; i < ordered.Count; i++)
+        {
+            if (i < TopN)
+            {
+                top.Add(new PortTotal(ordered[i].Key.Protocol, ordered[i].Key.Port, ordered[i].Value));
+            }
+            else
+            {
+                other += ordered[i].Value;
+            }
+        }
+
+        top.Add(new PortTotal(0, -1, other));
+        _topPorts = [.. top];
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await CompleteAsync();
+        _stop.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Flushed {Windows} windows and {Health} health rows in {Milliseconds:F1} ms")]
+    private partial void LogFlushed(int windows, int health, double milliseconds);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Flush of {Windows} windows failed; their rows are lost")]
+    private partial void LogFlushFailed(Exception exception, int windows);
+
+    private sealed class Pending(WindowTables tables, long requiredEpoch)
+    {
+        public WindowTables Tables { get; } = tables;
+
+        public long RequiredEpoch { get; set; } = requiredEpoch;
+    }
+}
+
+/// <summary>Packets for one port in the newest window; <see cref="Port"/> -1 is everything outside the top N.</summary>
+public readonly record struct PortTotal(byte Protocol, int Port, long Packets);

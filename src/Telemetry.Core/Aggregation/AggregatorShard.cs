@@ -1,0 +1,208 @@
+using System.Threading.Channels;
+
+namespace Telemetry.Core.Aggregation;
+
+/// <summary>
+/// One aggregation thread. Owns the open windows of the packets routed to it (by destination
+/// address hash), closes them as the sensors' watermarks pass, and hands closed partials to
+/// the engine. Nothing here is shared, so nothing is locked.
+/// </summary>
+internal sealed class AggregatorShard
+{
+    private readonly AggregationEngine _engine;
+    private readonly long _windowNs;
+    private readonly long _memoryCap;
+    private readonly Dictionary<(int Sensor, long Window), WindowTables> _open = [];
+    private readonly List<WindowTables> _closing = [];
+    private readonly long[] _watermarks;
+    private readonly long[] _progressEpoch;
+    private readonly long[] _progressWatermark;
+    private WindowTables? _last;
+    private long _memory;
+    private long _keys;
+
+    public AggregatorShard(AggregationEngine engine, int index, int maxSensors, long windowNs, long memoryCap, int queueBatches)
+    {
+        _engine = engine;
+        Index = index;
+        _windowNs = windowNs;
+        _memoryCap = memoryCap;
+        _watermarks = new long[maxSensors];
+        _progressEpoch = new long[maxSensors];
+        _progressWatermark = new long[maxSensors];
+        Array.Fill(_watermarks, long.MinValue);
+        Array.Fill(_progressWatermark, long.MinValue);
+
+        // Bounded so that a slow shard makes readers wait instead of buffering without limit.
+        Input = Channel.CreateBounded<ShardBatch>(new BoundedChannelOptions(queueBatches)
+        {
+            SingleReader = true,
+            SingleWriter = false,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+    }
+
+    public int Index { get; }
+
+    public Channel<ShardBatch> Input { get; }
+
+    public long MemoryBytes => Volatile.Read(ref _memory);
+
+    public long KeyCount => Volatile.Read(ref _keys);
+
+    public long LatePackets;
+
+    public long EarlyFlushes;
+
+    public long ProgressWatermark(int sensor) => Volatile.Read(ref _progressWatermark[sensor]);
+
+    public long ProgressEpoch(int sensor) => Volatile.Read(ref _progressEpoch[sensor]);
+
+    public async Task RunAsync()
+    {
+        ChannelReader<ShardBatch> reader = Input.Reader;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (reader.TryRead(out ShardBatch? batch))
+            {
+                await ProcessAsync(batch).ConfigureAwait(false);
+            }
+        }
+
+        // Input completed: the engine is draining; close everything that is left.
+        foreach (WindowTables tables in _open.Values)
+        {
+            _closing.Add(tables);
+        }
+
+        await CloseAsync(long.MaxValue).ConfigureAwait(false);
+    }
+
+    private async ValueTask ProcessAsync(ShardBatch batch)
+    {
+        SensorState sensor = batch.Sensor!;
+        int sensorId = sensor.Id;
+        long watermark = _watermarks[sensorId];
+        long late = 0;
+        RollupInput[] items = batch.Items;
+        for (int i = 0; i < batch.Count; i++)
+        {
+            ref RollupInput item = ref items[i];
+            long start = item.TimestampNs - Mod(item.TimestampNs, _windowNs);
+            WindowTables? tables = _last;
+            if (tables is null || tables.WindowStartNs != start || tables.SensorId != sensorId)
+            {
+                tables = GetTables(sensorId, start, watermark);
+            }
+
+            if (tables.IsLate)
+            {
+                late++;
+            }
+
+            long before = tables.ApproximateBytes;
+            int keysBefore = tables.KeyCount;
+            tables.Add(item);
+            _memory += tables.ApproximateBytes - before;
+            _keys += tables.KeyCount - keysBefore;
+        }
+
+        if (late != 0)
+        {
+            Interlocked.Add(ref sensor.LatePackets, late);
+            LatePackets += late;
+        }
+
+        if (batch.WatermarkNs > watermark)
+        {
+            watermark = batch.WatermarkNs;
+            _watermarks[sensorId] = watermark;
+        }
+
+        long epoch = batch.FlushEpoch;
+        long closeBefore = watermark;
+        foreach (WindowTables tables in _open.Values)
+        {
+            if (tables.SensorId == sensorId && (epoch != 0 || tables.WindowStartNs + _windowNs <= closeBefore))
+            {
+                _closing.Add(tables);
+            }
+        }
+
+        _engine.ReturnBatch(batch);
+        await CloseAsync(epoch).ConfigureAwait(false);
+        Volatile.Write(ref _progressWatermark[sensorId], watermark);
+        if (epoch > _progressEpoch[sensorId])
+        {
+            Volatile.Write(ref _progressEpoch[sensorId], epoch);
+        }
+
+        if (_memory > _memoryCap)
+        {
+            await RelieveMemoryAsync().ConfigureAwait(false);
+        }
+    }
+
+    private WindowTables GetTables(int sensorId, long start, long watermark)
+    {
+        if (!_open.TryGetValue((sensorId, start), out WindowTables? tables))
+        {
+            tables = _engine.RentTables(sensorId, start);
+            tables.IsLate = start + _windowNs <= watermark;
+            _open.Add((sensorId, start), tables);
+        }
+
+        _last = tables;
+        return tables;
+    }
+
+    private async ValueTask CloseAsync(long epoch)
+    {
+        if (_closing.Count == 0)
+        {
+            return;
+        }
+
+        foreach (WindowTables tables in _closing)
+        {
+            _open.Remove((tables.SensorId, tables.WindowStartNs));
+            _memory -= tables.ApproximateBytes;
+            _keys -= tables.KeyCount;
+            if (ReferenceEquals(_last, tables))
+            {
+                _last = null;
+            }
+
+            await _engine.Closed.Writer.WriteAsync(new ClosedWindow(tables, epoch)).ConfigureAwait(false);
+        }
+
+        _closing.Clear();
+    }
+
+    /// <summary>Past the memory cap the largest open window goes out early, as a partial.</summary>
+    private async ValueTask RelieveMemoryAsync()
+    {
+        while (_memory > _memoryCap && _open.Count > 0)
+        {
+            WindowTables? largest = null;
+            foreach (WindowTables tables in _open.Values)
+            {
+                if (largest is null || tables.ApproximateBytes > largest.ApproximateBytes)
+                {
+                    largest = tables;
+                }
+            }
+
+            largest!.IsEarly = true;
+            EarlyFlushes++;
+            _closing.Add(largest);
+            await CloseAsync(0).ConfigureAwait(false);
+        }
+    }
+
+    private static long Mod(long value, long divisor)
+    {
+        long r = value % divisor;
+        return r < 0 ? r + divisor : r;
+    }
+}

@@ -1,0 +1,103 @@
+using System.Runtime.CompilerServices;
+using Telemetry.Core.Decode;
+using Telemetry.Core.Net;
+
+namespace Telemetry.Core.Aggregation;
+
+/// <summary>Protocol, class and port packed into one number: proto &lt;&lt; 24 | class &lt;&lt; 16 | port.</summary>
+public readonly struct PortKey : IEquatable<PortKey>
+{
+    public PortKey(byte protocol, TrafficClass trafficClass, ushort port) =>
+        Packed = ((uint)protocol << 24) | ((uint)trafficClass << 16) | port;
+
+    public uint Packed { get; }
+
+    public byte Protocol => (byte)(Packed >> 24);
+
+    public TrafficClass Class => (TrafficClass)(byte)(Packed >> 16);
+
+    public ushort Port => (ushort)Packed;
+
+    public bool Equals(PortKey other) => Packed == other.Packed;
+
+    public override bool Equals(object? obj) => obj is PortKey other && Equals(other);
+
+    public override int GetHashCode() => (int)IpAddr.Mix(Packed);
+
+    public static bool operator ==(PortKey left, PortKey right) => left.Equals(right);
+
+    public static bool operator !=(PortKey left, PortKey right) => !left.Equals(right);
+}
+
+/// <summary>An address with a <see cref="PortKey"/>: the key of the target and source tables.</summary>
+public readonly struct AddressPortKey : IEquatable<AddressPortKey>
+{
+    public AddressPortKey(IpAddr address, PortKey port)
+    {
+        Address = address;
+        Port = port;
+    }
+
+    public IpAddr Address { get; }
+
+    public PortKey Port { get; }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Equals(AddressPortKey other) => Address.Equals(other.Address) && Port.Packed == other.Port.Packed;
+
+    public override bool Equals(object? obj) => obj is AddressPortKey other && Equals(other);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public override int GetHashCode() => (int)IpAddr.Mix(Address.Lo ^ (Address.Hi * 0x9E3779B97F4A7C15UL) ^ ((ulong)Port.Packed << 17));
+
+    public static bool operator ==(AddressPortKey left, AddressPortKey right) => left.Equals(right);
+
+    public static bool operator !=(AddressPortKey left, AddressPortKey right) => !left.Equals(right);
+}
+
+public struct TargetStats
+{
+    public ulong Packets;
+    public ulong Bytes;
+    public long FirstNs;
+    public long LastNs;
+    public DistinctCounter Sources;
+}
+
+public struct PortStats
+{
+    public ulong Packets;
+    public ulong Bytes;
+    public DistinctCounter Sources;
+    public DistinctCounter Targets;
+}
+
+public struct SourceStats
+{
+    public ulong Packets;
+    public ulong Bytes;
+    public DistinctCounter Targets;
+}
+
+/// <summary>What the aggregator needs of one decoded packet (48 bytes).</summary>
+public struct RollupInput
+{
+    public long TimestampNs;
+    public IpAddr Source;
+    public IpAddr Destination;
+    public uint IpBytes;
+    public ushort Port;
+    public byte Protocol;
+    public TrafficClass Class;
+
+    public static RollupInput From(in PacketFacts facts) => new()
+    {
+        TimestampNs = facts.TimestampNs,
+        Source = facts.Source,
+        Destination = facts.Destination,
+        IpBytes = facts.IpBytes,
+        Port = facts.Port,
+        Protocol = facts.Protocol,
+        Class = facts.Class,
+    };
+}

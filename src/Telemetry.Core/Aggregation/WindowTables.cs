@@ -1,0 +1,181 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Telemetry.Core.Aggregation;
+
+/// <summary>
+/// The three rollup tables of one sensor and one window, as one shard (or, after merging,
+/// all shards) saw them.
+/// </summary>
+public sealed class WindowTables
+{
+    /// <summary>Approximate bytes of one dictionary entry of each table (key, value, hash and link).</summary>
+    internal const int TargetEntryBytes = 88;
+    internal const int PortEntryBytes = 96;
+    internal const int SourceEntryBytes = 72;
+
+    public WindowTables(int sensorId, long windowStartNs)
+    {
+        SensorId = sensorId;
+        WindowStartNs = windowStartNs;
+    }
+
+    public int SensorId { get; private set; }
+
+    public long WindowStartNs { get; private set; }
+
+    /// <summary>Holds packets that arrived after the window had closed.</summary>
+    public bool IsLate { get; set; }
+
+    /// <summary>Closed before the watermark passed it, because memory ran past its cap.</summary>
+    public bool IsEarly { get; set; }
+
+    public Dictionary<AddressPortKey, TargetStats> Targets { get; } = [];
+
+    public Dictionary<PortKey, PortStats> Ports { get; } = [];
+
+    public Dictionary<AddressPortKey, SourceStats> Sources { get; } = [];
+
+    /// <summary>Approximate heap bytes held: entries plus distinct-count storage.</summary>
+    public long ApproximateBytes { get; private set; }
+
+    public int KeyCount => Targets.Count + Ports.Count + Sources.Count;
+
+    public void Reset(int sensorId, long windowStartNs)
+    {
+        SensorId = sensorId;
+        WindowStartNs = windowStartNs;
+        IsLate = false;
+        IsEarly = false;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Add(in RollupInput packet)
+    {
+        var port = new PortKey(packet.Protocol, packet.Class, packet.Port);
+        ulong sourceHash = packet.Source.Hash64();
+        ulong targetHash = packet.Destination.Hash64();
+        long taken = 0;
+
+        ref TargetStats target = ref CollectionsMarshal.GetValueRefOrAddDefault(Targets, new AddressPortKey(packet.Destination, port), out bool exists);
+        if (!exists)
+        {
+            target.FirstNs = packet.TimestampNs;
+            target.LastNs = packet.TimestampNs;
+            taken += TargetEntryBytes;
+        }
+        else
+        {
+            target.FirstNs = Math.Min(target.FirstNs, packet.TimestampNs);
+            target.LastNs = Math.Max(target.LastNs, packet.TimestampNs);
+        }
+
+        target.Packets++;
+        target.Bytes += packet.IpBytes;
+        taken += target.Sources.Add(sourceHash);
+
+        ref PortStats ports = ref CollectionsMarshal.GetValueRefOrAddDefault(Ports, port, out exists);
+        if (!exists)
+        {
+            taken += PortEntryBytes;
+        }
+
+        ports.Packets++;
+        ports.Bytes += packet.IpBytes;
+        taken += ports.Sources.Add(sourceHash);
+        taken += ports.Targets.Add(targetHash);
+
+        ref SourceStats source = ref CollectionsMarshal.GetValueRefOrAddDefault(Sources, new AddressPortKey(packet.Source, port), out exists);
+        if (!exists)
+        {
+            taken += SourceEntryBytes;
+        }
+
+        source.Packets++;
+        source.Bytes += packet.IpBytes;
+        taken += source.Targets.Add(targetHash);
+        ApproximateBytes += taken;
+    }
+
+    /// <summary>Adds another partial of the same sensor and window into this one.</summary>
+    public void MergeFrom(WindowTables other)
+    {
+        long taken = 0;
+        foreach (KeyValuePair<AddressPortKey, TargetStats> pair in other.Targets)
+        {
+            ref TargetStats target = ref CollectionsMarshal.GetValueRefOrAddDefault(Targets, pair.Key, out bool exists);
+            if (!exists)
+            {
+                target.FirstNs = pair.Value.FirstNs;
+                target.LastNs = pair.Value.LastNs;
+                taken += TargetEntryBytes;
+            }
+            else
+            {
+                target.FirstNs = Math.Min(target.FirstNs, pair.Value.FirstNs);
+                target.LastNs = Math.Max(target.LastNs, pair.Value.LastNs);
+            }
+
+            target.Packets += pair.Value.Packets;
+            target.Bytes += pair.Value.Bytes;
+            taken += target.Sources.Merge(pair.Value.Sources);
+        }
+
+        foreach (KeyValuePair<PortKey, PortStats> pair in other.Ports)
+        {
+            ref PortStats ports = ref CollectionsMarshal.GetValueRefOrAddDefault(Ports, pair.Key, out bool exists);
+            taken += exists ? 0 : PortEntryBytes;
+            ports.Packets += pair.Value.Packets;
+            ports.Bytes += pair.Value.Bytes;
+            taken += ports.Sources.Merge(pair.Value.Sources);
+            taken += ports.Targets.Merge(pair.Value.Targets);
+        }
+
+        foreach (KeyValuePair<AddressPortKey, SourceStats> pair in other.Sources)
+        {
+            ref SourceStats source = ref CollectionsMarshal.GetValueRefOrAddDefault(Sources, pair.Key, out bool exists);
+            taken += exists ? 0 : SourceEntryBytes;
+            source.Packets += pair.Value.Packets;
+            source.Bytes += pair.Value.Bytes;
+            taken += source.Targets.Merge(pair.Value.Targets);
+        }
+
+        IsLate |= other.IsLate;
+        IsEarly |= other.IsEarly;
+        ApproximateBytes += taken;
+    }
+
+    /// <summary>Returns every pooled distinct-count array and empties the tables, keeping their capacity.</summary>
+    public void Clear()
+    {
+        foreach (ref TargetStats value in CollectionsMarshalValues(Targets))
+        {
+            value.Sources.Release();
+        }
+
+        foreach (ref PortStats value in CollectionsMarshalValues(Ports))
+        {
+            value.Sources.Release();
+            value.Targets.Release();
+        }
+
+        foreach (ref SourceStats value in CollectionsMarshalValues(Sources))
+        {
+            value.Targets.Release();
+        }
+
+        Targets.Clear();
+        Ports.Clear();
+        Sources.Clear();
+        ApproximateBytes = 0;
+    }
+
+    private static Span<TValue> CollectionsMarshalValues<TKey, TValue>(Dictionary<TKey, TValue> dictionary)
+        where TKey : notnull
+    {
+        // Dictionary exposes no span of its values; copy the releasable structs out once.
+        var values = new TValue[dictionary.Count];
+        dictionary.Values.CopyTo(values, 0);
+        return values;
+    }
+}

@@ -1,0 +1,8 @@
+namespace Telemetry.Core.Capture;
+
+public enum CaptureFormat
+{
+    Unknown,
+    Pcap,
+    PcapNg,
+}
