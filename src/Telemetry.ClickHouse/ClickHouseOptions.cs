@@ -1,0 +1,38 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Telemetry.ClickHouse;
+
+public sealed class ClickHouseOptions
+{
+    public const string Section = "ClickHouse";
+
+    /// <summary>The server's HTTP interface.</summary>
+    [Required]
+    public Uri Url { get; set; } = new("http://127.0.0.1:8123");
+
+    [Required]
+    [RegularExpression("^[A-Za-z_][A-Za-z0-9_]*$")]
+    public string Database { get; set; } = "darknet";
+
+    public string Username { get; set; } = "default";
+
+    public string Password { get; set; } = "";
+
+    /// <summary>Most rows in one INSERT; larger flushes are split.</summary>
+    [Range(1000, 1_000_000)]
+    public int MaxRowsPerInsert { get; set; } = 100_000;
+
+    /// <summary>Days of rollups kept (TTL), on servers that support TTL; 0 keeps everything.</summary>
+    [Range(0, 36500)]
+    public int RetentionDays { get; set; }
+
+    /// <summary>First wait after a failed insert; doubles up to <see cref="MaxRetryDelay"/>.</summary>
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Create and upgrade the schema when the service starts.</summary>
+    public bool CreateSchema { get; set; } = true;
+
+    public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromSeconds(60);
+}
