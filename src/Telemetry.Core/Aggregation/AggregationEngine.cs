@@ -151,12 +151,19 @@ public sealed partial class AggregationEngine : IAsyncDisposable
 
         Interlocked.Exchange(ref sensor.HasUnflushedData, 0);
         long epoch = sensor.NextFlushEpoch();
-        for (int i = 0; i < _shards.Length; i++)
+        try
         {
-            ShardBatch batch = RentBatch();
-            batch.Sensor = sensor;
-            batch.FlushEpoch = epoch;
-            await _shards[i].Input.Writer.WriteAsync(batch, cancellationToken);
+            for (int i = 0; i < _shards.Length; i++)
+            {
+                ShardBatch batch = RentBatch();
+                batch.Sensor = sensor;
+                batch.FlushEpoch = epoch;
+                await _shards[i].Input.Writer.WriteAsync(batch, cancellationToken);
+            }
+        }
+        catch (ChannelClosedException)
+        {
+            // The engine is completing: every window is being closed anyway.
         }
     }
 
