@@ -148,18 +148,20 @@ public sealed class WindowTables
     /// <summary>Returns every pooled distinct-count array and empties the tables, keeping their capacity.</summary>
     public void Clear()
     {
-        foreach (ref TargetStats value in CollectionsMarshalValues(Targets))
+        // Release works on a copy of each value: it hands the copy's arrays back to the pool,
+        // and the dictionaries are cleared right after, so nothing keeps the stale references.
+        foreach (TargetStats value in Targets.Values)
         {
             value.Sources.Release();
         }
 
-        foreach (ref PortStats value in CollectionsMarshalValues(Ports))
+        foreach (PortStats value in Ports.Values)
         {
             value.Sources.Release();
             value.Targets.Release();
         }
 
-        foreach (ref SourceStats value in CollectionsMarshalValues(Sources))
+        foreach (SourceStats value in Sources.Values)
         {
             value.Targets.Release();
         }
@@ -168,14 +170,5 @@ public sealed class WindowTables
         Ports.Clear();
         Sources.Clear();
         ApproximateBytes = 0;
-    }
-
-    private static Span<TValue> CollectionsMarshalValues<TKey, TValue>(Dictionary<TKey, TValue> dictionary)
-        where TKey : notnull
-    {
-        // Dictionary exposes no span of its values; copy the releasable structs out once.
-        var values = new TValue[dictionary.Count];
-        dictionary.Values.CopyTo(values, 0);
-        return values;
     }
 }

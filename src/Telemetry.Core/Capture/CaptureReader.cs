@@ -46,6 +46,7 @@ public sealed class CaptureReader : IDisposable
     private byte[]? _scratch;
     private bool _bigEndian;
     private long _skipRemaining;
+    private long _skipStart;
 
     // pcap
     private int _pcapLinkType;
@@ -72,6 +73,12 @@ public sealed class CaptureReader : IDisposable
 
     /// <summary>The number of pcapng sections seen so far.</summary>
     public int Sections { get; private set; }
+
+    /// <summary>True while an unknown block is being skipped: part of it is consumed, so the stream must not end here.</summary>
+    public bool InsideBlock => _skipRemaining > 0;
+
+    /// <summary>Where the record or block being read starts: the offset to report if the stream ends now.</summary>
+    public long RecordStart => _skipRemaining > 0 ? _skipStart : Position;
 
     /// <summary>
     /// Reads the next packet record, consuming headers and metadata blocks on the way.
@@ -265,6 +272,7 @@ public sealed class CaptureReader : IDisposable
         if (limit == MaxSkippedBlockBytes)
         {
             // A block nothing here needs: skip it as it streams past, without buffering it.
+            _skipStart = Position;
             _skipRemaining = length;
             return BlockResult.Consumed;
         }

@@ -140,10 +140,11 @@ public sealed partial class CaptureIngestor
 
                 if (result.IsCompleted)
                 {
-                    if (!buffer.IsEmpty)
+                    CaptureReader capture = session.Capture;
+                    if (!buffer.IsEmpty || capture.InsideBlock)
                     {
-                        throw new CaptureFormatException(CaptureErrorKind.Truncated, session.Capture.Position,
-                            $"capture ends inside a record ({buffer.Length} bytes left over)");
+                        throw new CaptureFormatException(CaptureErrorKind.Truncated, capture.RecordStart,
+                            $"capture ends inside a record ({capture.Position - capture.RecordStart + buffer.Length} bytes of it present)");
                     }
 
                     return;

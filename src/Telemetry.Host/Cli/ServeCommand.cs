@@ -18,6 +18,12 @@ internal static class ServeCommand
 
     public static WebApplication Build(string[] configurationArgs)
     {
+        // prometheus-net would also export the runtime's EventCounters and Meters (System.Runtime,
+        // Kestrel) under names that break the exposition conventions (gauges ending in _total or
+        // _count, which promtool rejects), and its EventCounter adapter forces periodic GCs.
+        // Process metrics and prometheus-net's own stay. Must run before the first scrape.
+        Metrics.SuppressDefaultMetrics(new SuppressDefaultMetricOptions { SuppressEventCounters = true, SuppressMeters = true });
+
         WebApplicationBuilder builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = configurationArgs,

@@ -1,0 +1,120 @@
+using System.Net;
+
+namespace Telemetry.ClickHouse.Tests;
+
+/// <summary>
+/// An HTTP proxy in front of ClickHouse that answers chosen INSERTs with an error instead of
+/// forwarding them, to see what the sink resends.
+/// </summary>
+internal sealed class FaultInjectingProxy : IDisposable
+{
+    private readonly HttpListener _listener = new();
+    private readonly HttpClient _client = new();
+    private readonly Uri _target;
+    private readonly Func<int, bool> _fail;
+    private readonly Task _loop;
+    private int _inserts;
+
+    /// <param name="fail">Given the 1-based number of an INSERT request, whether to fail it.</param>
+    public FaultInjectingProxy(Uri target, int port, Func<int, bool> fail)
+    {
+        _target = target;
+        _fail = fail;
+        Url = new Uri($"http://127.0.0.1:{port}/");
+        _listener.Prefixes.Add(Url.ToString());
+        _listener.Start();
+        _loop = Task.Run(LoopAsync);
+    }
+
+    public Uri Url { get; }
+
+    public int Inserts => Volatile.Read(ref _inserts);
+
+    public int Failed { get; private set; }
+
+    public void Dispose()
+    {
+        _listener.Close();
+        try
+        {
+            _loop.Wait(TimeSpan.FromSeconds(5));
+        }
+        catch (AggregateException)
+        {
+        }
+
+        _client.Dispose();
+    }
+
+    private async Task LoopAsync()
+    {
+        while (_listener.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _listener.GetContextAsync();
+            }
+            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            {
+                return;
+            }
+
+            await HandleAsync(context);
+        }
+    }
+
+    private async Task HandleAsync(HttpListenerContext context)
+    {
+        using var body = new MemoryStream();
+        await context.Request.InputStream.CopyToAsync(body);
+        string query = WebUtility.UrlDecode(context.Request.Url!.Query);
+        Console.WriteLine($"DEBUG {context.Request.HttpMethod} {query} :: {System.Text.Encoding.ASCII.GetString(body.ToArray()[..Math.Min(120, (int)body.Length)])}");
+        bool insert = query.Contains("INSERT", StringComparison.OrdinalIgnoreCase);
+        if (insert && _fail(Interlocked.Increment(ref _inserts)))
+        {
+            Failed++;
+            context.Response.StatusCode = 500;
+            byte[] message = "Code: 999. DB::Exception: injected failure"u8.ToArray();
+            await context.Response.OutputStream.WriteAsync(message);
+            context.Response.Close();
+            return;
+        }
+
+        using var request = new HttpRequestMessage(new HttpMethod(context.Request.HttpMethod), new Uri(_target, context.Request.Url.PathAndQuery));
+        if (context.Request.HttpMethod != "GET")
+        {
+            request.Content = new ByteArrayContent(body.ToArray());
+        }
+
+        foreach (string? name in context.Request.Headers.AllKeys)
+        {
+            if (name is null || name is "Host" or "Content-Length" or "Transfer-Encoding" or "Connection" or "Expect")
+            {
+                continue;
+            }
+
+            string value = context.Request.Headers[name]!;
+            if (!request.Headers.TryAddWithoutValidation(name, value))
+            {
+                request.Content?.Headers.TryAddWithoutValidation(name, value);
+            }
+        }
+
+        using HttpResponseMessage response = await _client.SendAsync(request);
+        context.Response.StatusCode = (int)response.StatusCode;
+        foreach (var header in response.Headers.Concat(response.Content.Headers))
+        {
+            if (header.Key is "Transfer-Encoding" or "Content-Length" or "Connection" or "Keep-Alive")
+            {
+                continue;
+            }
+
+            context.Response.Headers[header.Key] = string.Join(",", header.Value);
+        }
+
+        byte[] answer = await response.Content.ReadAsByteArrayAsync();
+        await context.Response.OutputStream.WriteAsync(answer);
+        context.Response.Close();
+    }
+}
