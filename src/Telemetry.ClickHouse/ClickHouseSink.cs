@@ -8,8 +8,8 @@ namespace Telemetry.ClickHouse;
 
 /// <summary>
 /// Writes each flush as one RowBinary INSERT per table (split past
-/// <see cref="ClickHouseOptions.MaxRowsPerInsert"/>), retrying with capped exponential backoff
-/// until the insert succeeds or the service stops.
+/// <see cref="ClickHouseOptions.MaxRowsPerInsert"/>), retrying each insert with capped
+/// exponential backoff until it succeeds or the service stops.
 /// </summary>
 public sealed partial class ClickHouseSink : IRollupSink
 {
@@ -123,11 +123,20 @@ public sealed partial class ClickHouseSink : IRollupSink
     private async Task InsertAsync<T>(string qualified, string table, List<T> rows, CancellationToken cancellationToken)
         where T : class
     {
-        if (rows.Count == 0)
+        // Each chunk is an INSERT of its own and is retried on its own: when a later chunk fails,
+        // only it is sent again, never the chunks the server has already stored (which a retry of
+        // the whole list would store twice).
+        int size = _store.Options.MaxRowsPerInsert;
+        for (int start = 0; start < rows.Count; start += size)
         {
-            return;
+            List<T> chunk = rows.Count <= size ? rows : rows.GetRange(start, Math.Min(size, rows.Count - start));
+            await InsertChunkAsync(qualified, table, chunk, cancellationToken);
         }
+    }
 
+    private async Task InsertChunkAsync<T>(string qualified, string table, List<T> rows, CancellationToken cancellationToken)
+        where T : class
+    {
         TimeSpan delay = _store.Options.RetryDelay;
         for (int attempt = 1; ; attempt++)
         {

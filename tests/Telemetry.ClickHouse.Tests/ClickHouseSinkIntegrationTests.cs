@@ -203,6 +203,8 @@ public class ClickHouseSinkIntegrationTests(ClickHouseServer server)
             (await server.RowsAsync($"SELECT count(), sum(packets), uniqExact(dst_ip), sum(ip_bytes) FROM {db}.target_port_1m"))[0]));
         Assert.Equal(2500, await server.ScalarAsync($"SELECT sum(targets) FROM {db}.source_1m"));
 
+        Assert.Equal([1000L, 1000, 500], events.Flushed.Where(f => f.Table == Schema.TargetTable).Select(f => f.Rows));
+
         // Every INSERT makes a block of its own; 2500 rows at 1000 per insert are three.
         Assert.Equal(3, await server.ScalarAsync(
             $"SELECT max(max_block_number) FROM system.parts WHERE database = '{db}' AND table = '{Schema.TargetTable}'"));

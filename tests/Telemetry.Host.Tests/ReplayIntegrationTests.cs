@@ -152,6 +152,31 @@ public partial class ReplayIntegrationTests(HostFixture fixture)
         Assert.Contains(result.Stderr.Split('\n'), l => l.StartsWith($"telemetry {verb}: ", StringComparison.Ordinal) && l.Contains("Connection refused", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// ClickHouse takes the schema but then refuses every insert: the final flush retries without
+    /// end, so Ctrl+C must still stop replay (the first asks for a graceful stop, the second ends it).
+    /// </summary>
+    [Fact]
+    public async Task Replay_InsertsFailForeverThenCtrlCTwice_Exits()
+    {
+        CaptureSet captures = await fixture.Captures;
+        string db = ClickHouseServer.NewDatabase("stuck");
+        using var proxy = new FaultInjectingProxy(fixture.ClickHouse.Url, FreePort.Get(), _ => true);
+        using var replay = fixture.StartTelemetry(
+        [
+            "replay", "--sensor", "stuck", captures["d-ipv4.pcap"].Path,
+            $"--ClickHouse:Url={proxy.Url}", $"--ClickHouse:Database={db}", "--ClickHouse:RetryDelay=00:00:00.050", "--ClickHouse:MaxRetryDelay=00:00:00.200",
+        ]);
+        await replay.WaitUntilAsync(() => Task.FromResult(proxy.Failed >= 3), TimeSpan.FromSeconds(60), "failed inserts");
+
+        TestProcess.Signal(replay.Id, "INT");
+        await Task.Delay(500);
+        Assert.False(replay.HasExited, "the first Ctrl+C waits for the flush");
+        TestProcess.Signal(replay.Id, "INT");
+        Assert.True(await replay.WaitForExitAsync(TimeSpan.FromSeconds(20)), $"replay ignored a second Ctrl+C\n{replay.Stderr}");
+        Assert.NotEqual(0, replay.ExitCode);
+    }
+
     [GeneratedRegex(@"^replay: sensor (\S+), (\d+) file\(s\), (\d+) failed; (\d+) packets \((\d+) decoded, (\d+) undecodable\), (\d+) IP bytes in ")]
     private static partial Regex Summary();
 }

@@ -85,14 +85,17 @@ public static class TestProcess
     }
 
     /// <summary>Sends SIGTERM (a graceful stop request; <see cref="Process.Kill()"/> would be SIGKILL).</summary>
-    public static void Terminate(int pid)
+    public static void Terminate(int pid) => Signal(pid, "TERM");
+
+    /// <summary>Sends a signal by name (TERM, INT, …) with kill(1).</summary>
+    public static void Signal(int pid, string signal)
     {
-        using var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false })
+        using var kill = Process.Start(new ProcessStartInfo("kill", [$"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false })
             ?? throw new InvalidOperationException("cannot run kill");
         kill.WaitForExit();
         if (kill.ExitCode != 0)
         {
-            throw new InvalidOperationException($"kill -TERM {pid} failed with exit code {kill.ExitCode}");
+            throw new InvalidOperationException($"kill -{signal} {pid} failed with exit code {kill.ExitCode}");
         }
     }
 }

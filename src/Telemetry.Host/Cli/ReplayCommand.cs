@@ -37,7 +37,9 @@ internal static class ReplayCommand
         using var cancel = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
         {
-            e.Cancel = true;
+            // The first Ctrl+C stops reading and flushes what was read. The flush retries until
+            // ClickHouse takes the rows, so a second Ctrl+C ends the process instead of waiting.
+            e.Cancel = !cancel.IsCancellationRequested;
             cancel.Cancel();
         };
 

@@ -1,12 +1,12 @@
 using System.Net;
 
-namespace Telemetry.ClickHouse.Tests;
+namespace Telemetry.Testing;
 
 /// <summary>
 /// An HTTP proxy in front of ClickHouse that answers chosen INSERTs with an error instead of
 /// forwarding them, to see what the sink resends.
 /// </summary>
-internal sealed class FaultInjectingProxy : IDisposable
+public sealed class FaultInjectingProxy : IDisposable
 {
     private readonly HttpListener _listener = new();
     private readonly HttpClient _client = new();
@@ -68,9 +68,8 @@ internal sealed class FaultInjectingProxy : IDisposable
     {
         using var body = new MemoryStream();
         await context.Request.InputStream.CopyToAsync(body);
-        string query = WebUtility.UrlDecode(context.Request.Url!.Query);
-        Console.WriteLine($"DEBUG {context.Request.HttpMethod} {query} :: {System.Text.Encoding.ASCII.GetString(body.ToArray()[..Math.Min(120, (int)body.Length)])}");
-        bool insert = query.Contains("INSERT", StringComparison.OrdinalIgnoreCase);
+        // ClickHouse.Driver sends the INSERT statement at the start of the body, the rows after it.
+        bool insert = body.Length > 6 && "INSERT"u8.SequenceEqual(body.GetBuffer().AsSpan(0, 6));
         if (insert && _fail(Interlocked.Increment(ref _inserts)))
         {
             Failed++;
@@ -81,7 +80,7 @@ internal sealed class FaultInjectingProxy : IDisposable
             return;
         }
 
-        using var request = new HttpRequestMessage(new HttpMethod(context.Request.HttpMethod), new Uri(_target, context.Request.Url.PathAndQuery));
+        using var request = new HttpRequestMessage(new HttpMethod(context.Request.HttpMethod), new Uri(_target, context.Request.Url!.PathAndQuery));
         if (context.Request.HttpMethod != "GET")
         {
             request.Content = new ByteArrayContent(body.ToArray());
