@@ -232,22 +232,31 @@ public static class PacketDecoder
 
     private static DecodeStatus NonFirstFragment(ref PacketFacts facts)
     {
+        ClearTransport(ref facts);
         facts.IsFragment = true;
-        facts.SourcePort = 0;
-        facts.DestinationPort = 0;
-        facts.Port = 0;
-        facts.TcpFlags = 0;
         facts.Class = TrafficClass.Fragment;
         return DecodeStatus.Ok;
     }
 
-    private static DecodeStatus DecodeTransport(ReadOnlySpan<byte> transport, ref PacketFacts facts)
+    /// <summary>Zeroes every transport field, so that a reused <see cref="PacketFacts"/> never shows the previous packet's.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ClearTransport(ref PacketFacts facts)
     {
+        facts.SourcePort = 0;
+        facts.DestinationPort = 0;
+        facts.Port = 0;
+        facts.TcpSequence = 0;
+        facts.TcpWindow = 0;
         facts.TcpFlags = 0;
         facts.TcpOptionsLength = 0;
         facts.TcpFirstOption = 0;
         facts.IcmpType = 0;
         facts.IcmpCode = 0;
+    }
+
+    private static DecodeStatus DecodeTransport(ReadOnlySpan<byte> transport, ref PacketFacts facts)
+    {
+        ClearTransport(ref facts);
         switch (facts.Protocol)
         {
             case 6:
@@ -293,17 +302,12 @@ public static class PacketDecoder
                     return DecodeStatus.TruncatedTransport;
                 }
 
-                facts.SourcePort = 0;
-                facts.DestinationPort = 0;
                 facts.IcmpType = transport[0];
                 facts.IcmpCode = transport[1];
                 facts.Port = (ushort)((transport[0] << 8) | transport[1]);
                 facts.Class = facts.Protocol == 1 ? ClassifyIcmp(transport[0]) : ClassifyIcmpV6(transport[0]);
                 return DecodeStatus.Ok;
             default:
-                facts.SourcePort = 0;
-                facts.DestinationPort = 0;
-                facts.Port = 0;
                 facts.Class = TrafficClass.Other;
                 return DecodeStatus.Ok;
         }

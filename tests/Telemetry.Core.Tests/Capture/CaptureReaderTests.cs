@@ -127,7 +127,8 @@ public class CaptureReaderTests
         foreach (bool bigEndian in new[] { false, true })
         {
             var iface = new NgInterface(LinkTypes.Raw, tsResol, offsetSeconds);
-            var packets = new[] { timestamp, timestamp + (timestamp % 1_000_000_000 == 0 ? 1_000_000_000 : 2 * (timestamp % 1_000_000_000)) }
+            // A whole second on, with the fraction doubled: still a whole number of units.
+            var packets = new[] { timestamp, timestamp + 1_000_000_000 + (timestamp % 1_000_000_000) }
                 .Select((ts, i) => new TestPacket(LinkTypes.Raw, Ip(i), ts))
                 .ToList();
             var w = new PcapNgWriter().Section(bigEndian, iface);

@@ -47,43 +47,40 @@ public class PacketDecoderTests
     }
 
     [Theory]
-    [InlineData("ethernet4")]
-    [InlineData("ethernet6")]
-    [InlineData("vlan4")]
-    [InlineData("vlan6")]
-    [InlineData("qinq4")]
-    [InlineData("qinq6")]
-    [InlineData("raw4")]
-    [InlineData("raw6")]
-    [InlineData("ipv4")]
-    [InlineData("ipv6")]
-    [InlineData("sll4")]
-    [InlineData("sll6")]
-    [InlineData("sll2_4")]
-    [InlineData("sll2_6")]
-    [InlineData("null_le4")]
-    [InlineData("null_be4")]
-    [InlineData("loop4")]
-    [InlineData("loop6_24")]
-    [InlineData("loop6_30")]
-    public void Decode_EveryLinkType_DecodesTcpSyn(string link)
+    [InlineData("ethernet", false)]
+    [InlineData("ethernet", true)]
+    [InlineData("vlan", false)]
+    [InlineData("vlan", true)]
+    [InlineData("qinq", false)]
+    [InlineData("qinq", true)]
+    [InlineData("raw", false)]
+    [InlineData("raw", true)]
+    [InlineData("ipv4", false)]
+    [InlineData("ipv6", true)]
+    [InlineData("sll", false)]
+    [InlineData("sll", true)]
+    [InlineData("sll2", false)]
+    [InlineData("sll2", true)]
+    [InlineData("null_le", false)]
+    [InlineData("null_be", false)]
+    [InlineData("loop", false)]
+    [InlineData("loop", true)]
+    public void Decode_EveryLinkType_DecodesTcpSyn(string link, bool v6)
     {
-        bool v6 = link.Contains('6', StringComparison.Ordinal) && link != "sll2_4";
         byte[] ip = v6 ? TcpV6() : TcpV4();
         (int linkType, byte[] frame) = link switch
         {
-            "ethernet4" or "ethernet6" => (LinkTypes.Ethernet, B.Ethernet(ip)),
-            "vlan4" or "vlan6" => (LinkTypes.Ethernet, B.Ethernet(ip, 0x8100)),
-            "qinq4" or "qinq6" => (LinkTypes.Ethernet, B.Ethernet(ip, 0x88A8, 0x8100)),
-            "raw4" or "raw6" => (LinkTypes.Raw, ip),
-            "ipv4" or "ipv6" => (v6 ? LinkTypes.Ipv6 : LinkTypes.Ipv4, ip),
-            "sll4" or "sll6" => (LinkTypes.LinuxSll, B.Sll(ip)),
-            "sll2_4" or "sll2_6" => (LinkTypes.LinuxSll2, B.Sll2(ip)),
-            "null_le4" => (LinkTypes.Null, B.Null(ip, loop: false, bigEndian: false)),
-            "null_be4" => (LinkTypes.Null, B.Null(ip, loop: false, bigEndian: true)),
-            "loop4" => (LinkTypes.Loop, B.Null(ip, loop: true, bigEndian: true)),
-            "loop6_24" => (LinkTypes.Loop, B.Null(ip, loop: true, bigEndian: true, ipv6Family: 24)),
-            "loop6_30" => (LinkTypes.Loop, B.Null(ip, loop: true, bigEndian: true, ipv6Family: 30)),
+            "ethernet" => (LinkTypes.Ethernet, B.Ethernet(ip)),
+            "vlan" => (LinkTypes.Ethernet, B.Ethernet(ip, 0x8100)),
+            "qinq" => (LinkTypes.Ethernet, B.Ethernet(ip, 0x88A8, 0x8100)),
+            "raw" => (LinkTypes.Raw, ip),
+            "ipv4" => (LinkTypes.Ipv4, ip),
+            "ipv6" => (LinkTypes.Ipv6, ip),
+            "sll" => (LinkTypes.LinuxSll, B.Sll(ip)),
+            "sll2" => (LinkTypes.LinuxSll2, B.Sll2(ip)),
+            "null_le" => (LinkTypes.Null, B.Null(ip, loop: false, bigEndian: false)),
+            "null_be" => (LinkTypes.Null, B.Null(ip, loop: false, bigEndian: true)),
+            "loop" => (LinkTypes.Loop, B.Null(ip, loop: true, bigEndian: true, ipv6Family: 30)),
             _ => throw new ArgumentOutOfRangeException(nameof(link)),
         };
 
@@ -437,18 +434,31 @@ public class PacketDecoderTests
         }
     }
 
-    [Fact]
-    public void Decode_ReusedFacts_OverwritesPerPacketFields()
+    /// <summary>The ingestor reuses one <see cref="PacketFacts"/>: no field may carry over from the packet before.</summary>
+    [Theory]
+    [InlineData("icmp")]
+    [InlineData("udp")]
+    [InlineData("fragment4")]
+    [InlineData("fragment6")]
+    [InlineData("gre")]
+    public void Decode_ReusedFactsAfterTcp_NoTransportFieldCarriesOver(string next)
     {
-        var facts = default(PacketFacts);
-        Assert.Equal(DecodeStatus.Ok, PacketDecoder.Decode(LinkTypes.Raw, TcpV6(B.Syn, 443), ref facts));
-        Assert.Equal(DecodeStatus.Ok, PacketDecoder.Decode(LinkTypes.Raw, B.Ipv4(Src4, Dst4, 1, B.Icmp(3, 3)), ref facts));
-        Assert.Equal(4, facts.IpVersion);
-        Assert.Equal(TrafficClass.IcmpBackscatter, facts.Class);
-        Assert.Equal((3 * 256) + 3, facts.Port);
-        Assert.Equal(0, facts.SourcePort);
-        Assert.Equal(0, facts.TcpFlags);
-        Assert.Equal(IpAddr.Parse(Src4), facts.Source);
+        byte[] ip = next switch
+        {
+            "icmp" => B.Ipv4(Src4, Dst4, 1, B.Icmp(3, 3)),
+            "udp" => B.Ipv4(Src4, Dst4, 17, B.Udp(53, 53)),
+            "fragment4" => B.Ipv4(Src4, Dst4, 1, new byte[16], fragmentOffset: 3),
+            "fragment6" => B.Ipv6(Src6, Dst6, 58, new byte[16], 64, B.FragmentHeader(3, false, 1)),
+            _ => B.Ipv4(Src4, Dst4, 47, new byte[16]),
+        };
+        PacketFacts fresh = DecodeOk(LinkTypes.Raw, ip);
+        var reused = default(PacketFacts);
+        Assert.Equal(DecodeStatus.Ok, PacketDecoder.Decode(LinkTypes.Raw, B.Ipv6(Src6, Dst6, 6, B.Tcp(40000, 443, B.Syn | B.Ack, seq: 77, window: 9, options: [2, 4, 5, 180])), ref reused));
+        Assert.Equal(DecodeStatus.Ok, PacketDecoder.Decode(LinkTypes.Ethernet, B.Ethernet(B.Ipv4(Src4, Dst4, 1, B.Icmp(8, 1))), ref reused));
+
+        Assert.Equal(DecodeStatus.Ok, PacketDecoder.Decode(LinkTypes.Raw, ip, ref reused));
+
+        Assert.Equal(fresh, reused);
     }
 
     [Fact]

@@ -1,0 +1,151 @@
+using Telemetry.Core.Aggregation;
+using Telemetry.Core.Decode;
+using Telemetry.Core.Net;
+
+namespace Telemetry.Core.Tests.Aggregation;
+
+public class WindowTablesTests
+{
+    private static RollupInput Input(uint source, uint destination, ushort port, long ts, uint bytes = 60, TrafficClass trafficClass = TrafficClass.TcpSyn) => new()
+    {
+        TimestampNs = ts,
+        Source = IpAddr.FromV4(source),
+        Destination = IpAddr.FromV4(destination),
+        IpBytes = bytes,
+        Port = port,
+        Protocol = 6,
+        Class = trafficClass,
+    };
+
+    /// <summary>200 packets: 3 targets × 2 ports, 100 sources, so some sets pass 64 values.</summary>
+    private static List<RollupInput> Packets(int seed)
+    {
+        var random = new Random(seed);
+        return [.. Enumerable.Range(0, 200).Select(i => Input(
+            0x0A000000u + (uint)random.Next(100), 0xCB007100u + (uint)random.Next(3), (ushort)(random.Next(2) == 0 ? 23 : 80),
+            1000 + random.Next(1000), (uint)random.Next(40, 1500)))];
+    }
+
+    private static WindowTables Fill(IEnumerable<RollupInput> packets)
+    {
+        var tables = new WindowTables(3, 60);
+        foreach (RollupInput packet in packets)
+        {
+            tables.Add(packet);
+        }
+
+        return tables;
+    }
+
+    [Fact]
+    public void Add_PacketsOfOneKey_SumsAndTracksFirstLastAndSources()
+    {
+        var tables = new WindowTables(0, 0);
+        tables.Add(Input(1, 9, 23, ts: 500, bytes: 40));
+        tables.Add(Input(2, 9, 23, ts: 100, bytes: 60));
+        tables.Add(Input(1, 9, 23, ts: 900, bytes: 44));
+
+        var key = new AddressPortKey(IpAddr.FromV4(9), new PortKey(6, TrafficClass.TcpSyn, 23));
+        TargetStats target = tables.Targets[key];
+        Assert.Equal(3UL, target.Packets);
+        Assert.Equal(144UL, target.Bytes);
+        Assert.Equal(100, target.FirstNs);
+        Assert.Equal(900, target.LastNs);
+        Assert.Equal(2, target.Sources.Count());
+        PortStats port = Assert.Single(tables.Ports).Value;
+        Assert.Equal(3UL, port.Packets);
+        Assert.Equal(2, port.Sources.Count());
+        Assert.Equal(1, port.Targets.Count());
+        Assert.Equal(2, tables.Sources.Count);
+        Assert.Equal(2UL, tables.Sources[new AddressPortKey(IpAddr.FromV4(1), key.Port)].Packets);
+        Assert.Equal(4, tables.KeyCount);
+        Assert.True(tables.ApproximateBytes > 0);
+    }
+
+    [Fact]
+    public void Add_DifferentClassOrProtocol_SeparateKeys()
+    {
+        var tables = new WindowTables(0, 0);
+        tables.Add(Input(1, 9, 23, 0));
+        tables.Add(Input(1, 9, 23, 0, trafficClass: TrafficClass.TcpSynAck));
+        tables.Add(Input(1, 9, 23, 0) with { Protocol = 17, Class = TrafficClass.Udp });
+        Assert.Equal(3, tables.Targets.Count);
+        Assert.Equal(3, tables.Ports.Count);
+        Assert.Equal(3, tables.Sources.Count);
+    }
+
+    [Fact]
+    public void MergeFrom_TwoPartials_EqualsOneTableOfAllPackets()
+    {
+        List<RollupInput> a = Packets(1);
+        List<RollupInput> b = Packets(2);
+        WindowTables whole = Fill([.. a, .. b]);
+        WindowTables merged = Fill(a);
+        WindowTables partial = Fill(b);
+        partial.IsLate = true;
+
+        merged.MergeFrom(partial);
+
+        Assert.True(merged.IsLate);
+        Assert.False(merged.IsEarly);
+        Assert.Equal(whole.Targets.Keys.Order(Comparer), merged.Targets.Keys.Order(Comparer));
+        foreach ((AddressPortKey key, TargetStats expected) in whole.Targets)
+        {
+            TargetStats actual = merged.Targets[key];
+            Assert.Equal((expected.Packets, expected.Bytes, expected.FirstNs, expected.LastNs, expected.Sources.Count()),
+                (actual.Packets, actual.Bytes, actual.FirstNs, actual.LastNs, actual.Sources.Count()));
+        }
+
+        foreach ((PortKey key, PortStats expected) in whole.Ports)
+        {
+            PortStats actual = merged.Ports[key];
+            Assert.Equal((expected.Packets, expected.Bytes, expected.Sources.Count(), expected.Targets.Count()),
+                (actual.Packets, actual.Bytes, actual.Sources.Count(), actual.Targets.Count()));
+        }
+
+        foreach ((AddressPortKey key, SourceStats expected) in whole.Sources)
+        {
+            SourceStats actual = merged.Sources[key];
+            Assert.Equal((expected.Packets, expected.Bytes, expected.Targets.Count()), (actual.Packets, actual.Bytes, actual.Targets.Count()));
+        }
+
+        // The merged table owns its own distinct-count storage: clearing the partial leaves it intact.
+        long before = merged.Ports.Values.Sum(p => p.Sources.Count());
+        partial.Clear();
+        Assert.Equal(before, merged.Ports.Values.Sum(p => p.Sources.Count()));
+        whole.Clear();
+        merged.Clear();
+    }
+
+    private static readonly Comparer<AddressPortKey> Comparer = Comparer<AddressPortKey>.Create((x, y) =>
+        (x.Address.Lo, x.Port.Packed).CompareTo((y.Address.Lo, y.Port.Packed)));
+
+    [Fact]
+    public void Clear_FilledTables_EmptyWithNoBytesAndReusable()
+    {
+        WindowTables tables = Fill(Packets(3));
+        tables.IsEarly = true;
+
+        tables.Clear();
+        tables.Reset(5, 120);
+
+        Assert.Equal(0, tables.KeyCount);
+        Assert.Equal(0, tables.ApproximateBytes);
+        Assert.False(tables.IsEarly);
+        Assert.Equal(5, tables.SensorId);
+        Assert.Equal(120, tables.WindowStartNs);
+        tables.Add(Input(1, 2, 3, 4));
+        Assert.Equal(1, tables.Targets.Single().Value.Sources.Count());
+    }
+
+    [Fact]
+    public void PortKey_Packed_RoundTripsFields()
+    {
+        var key = new PortKey(58, TrafficClass.IcmpBackscatter, 0x0103);
+        Assert.Equal(58, key.Protocol);
+        Assert.Equal(TrafficClass.IcmpBackscatter, key.Class);
+        Assert.Equal(0x0103, key.Port);
+        Assert.Equal((58u << 24) | ((uint)TrafficClass.IcmpBackscatter << 16) | 0x0103, key.Packed);
+        Assert.NotEqual(key, new PortKey(1, TrafficClass.IcmpBackscatter, 0x0103));
+    }
+}
