@@ -37,18 +37,21 @@ internal static class TrafficMix
         return packets;
     }
 
-    /// <summary>One target probed by many sources (past the exact distinct-count limit of 64) and one source sweeping many targets.</summary>
+    /// <summary>
+    /// One target probed by many sources and one source sweeping many targets within one minute:
+    /// past the exact distinct-count limit (4096), so the HyperLogLog estimates are checked too.
+    /// </summary>
     public static List<IpPacket> Hotspots(long startNs)
     {
         var packets = new List<IpPacket>();
-        for (int i = 0; i < 150; i++)
+        for (int i = 0; i < 5000; i++)
         {
-            packets.Add(new IpPacket(startNs + (i * (Second / 10)), Ipv4($"100.64.{i / 100}.{(i % 100) + 1}", "198.18.0.250", 6, Tcp((ushort)(30000 + i), 23, Syn, seq: 0xC6_12_00_FA))));
+            packets.Add(new IpPacket(startNs + (i * (Second / 200)), Ipv4($"100.64.{i / 250}.{(i % 250) + 1}", "198.18.0.250", 6, Tcp((ushort)(30000 + i), 23, Syn, seq: 0xC6_12_00_FA))));
         }
 
-        for (int i = 0; i < 120; i++)
+        for (int i = 0; i < 4500; i++)
         {
-            packets.Add(new IpPacket(startNs + (i * (Second / 10)) + 1234, Ipv4("203.0.113.77", $"198.18.1.{i + 1}", 6, Tcp(61000, 445, Syn))));
+            packets.Add(new IpPacket(startNs + (i * (Second / 200)) + 1234, Ipv4("203.0.113.77", $"198.18.{1 + (i / 250)}.{(i % 250) + 1}", 6, Tcp(61000, 445, Syn))));
         }
 
         return [.. packets.OrderBy(p => p.TimestampNs)];

@@ -5,19 +5,24 @@ using System.Runtime.CompilerServices;
 namespace Telemetry.Core.Aggregation;
 
 /// <summary>
-/// Counts distinct 64-bit hashes: exactly up to <see cref="ExactLimit"/> values, then as a
-/// HyperLogLog with 2^14 one-byte registers read with Ertl's improved estimator (standard
-/// error 0.81 %, so 2 % is about 2.5 standard errors).
-/// Memory: 32 bytes inline; 1 value needs nothing more; 2–64 values live in a pooled
-/// ulong[] of 16, 32 or 64 entries (128–512 bytes); past 64 a pooled 16 KiB register array.
+/// Counts distinct 64-bit hashes. Exact up to <see cref="SparseLimit"/> values: one value
+/// inline, up to <see cref="ExactLimit"/> in a small array searched with SIMD, then in an
+/// open-addressing hash set. Past that, a HyperLogLog with 2^16 one-byte registers read
+/// with Ertl's improved estimator: standard error 0.41 %, so 2 % is about five standard errors.
+/// Memory: 32 bytes inline; 2–64 values a pooled ulong[16..64] (128–512 bytes); 65–4096 a
+/// pooled hash table at most half full (2–64 KiB); past 4096 a pooled 64 KiB register array.
 /// Addresses are hashed with a bijection for IPv4, so IPv4 counts are exact up to the limit.
 /// </summary>
 public struct DistinctCounter
 {
     public const int ExactLimit = 64;
-    public const int Precision = 14;
+    public const int SparseLimit = 4096;
+    public const int Precision = 16;
     public const int RegisterCount = 1 << Precision;
     private const int MaxRank = 64 - Precision + 1;
+
+    // The hash table marks empty slots with 0, so a hash of 0 is stored as this constant.
+    private const ulong ZeroStandIn = 0x9E3779B97F4A7C15UL;
 
     private ulong _first;
     private ulong[]? _values;
@@ -66,6 +71,11 @@ public struct DistinctCounter
             return _values.Length * sizeof(ulong);
         }
 
+        if (_count > ExactLimit)
+        {
+            return AddToSet(hash);
+        }
+
         Span<ulong> used = _values.AsSpan(0, _count);
         if (used.Contains(hash))
         {
@@ -78,29 +88,117 @@ public struct DistinctCounter
             return 0;
         }
 
+        int before = _values.Length * sizeof(ulong);
         if (_count < ExactLimit)
         {
             ulong[] bigger = ArrayPool<ulong>.Shared.Rent(_values.Length * 2);
             used.CopyTo(bigger);
             bigger[_count++] = hash;
-            int grown = (bigger.Length - _values.Length) * sizeof(ulong);
             ArrayPool<ulong>.Shared.Return(_values);
             _values = bigger;
-            return grown;
+            return (bigger.Length * sizeof(ulong)) - before;
         }
 
-        byte[] registers = RentRegisters();
-        foreach (ulong value in used)
+        // 65th value: the small array becomes a hash set.
+        ulong[] small = _values;
+        _values = RentTable(ExactLimit * 4);
+        _count = 0;
+        foreach (ulong value in small.AsSpan(0, ExactLimit))
         {
-            AddToRegisters(registers, value);
+            Insert(_values, value);
+            _count++;
         }
 
-        AddToRegisters(registers, hash);
-        int delta = registers.Length - (_values.Length * sizeof(ulong));
-        ArrayPool<ulong>.Shared.Return(_values);
-        _values = null;
-        _registers = registers;
-        return delta;
+        ArrayPool<ulong>.Shared.Return(small);
+        Insert(_values, hash);
+        _count++;
+        return (_values.Length * sizeof(ulong)) - before;
+    }
+
+    private int AddToSet(ulong hash)
+    {
+        ulong[] table = _values!;
+        if (!Insert(table, hash))
+        {
+            return 0;
+        }
+
+        _count++;
+        if (_count * 2 <= table.Length)
+        {
+            return 0;
+        }
+
+        int before = table.Length * sizeof(ulong);
+        if (_count > SparseLimit)
+        {
+            byte[] registers = RentRegisters();
+            foreach (ulong value in table)
+            {
+                if (value != 0)
+                {
+                    AddToRegisters(registers, value == ZeroStandIn ? 0 : value);
+                }
+            }
+
+            ArrayPool<ulong>.Shared.Return(table);
+            _values = null;
+            _registers = registers;
+            return registers.Length - before;
+        }
+
+        ulong[] bigger = RentTable(table.Length * 2);
+        foreach (ulong value in table)
+        {
+            if (value != 0)
+            {
+                Insert(bigger, value);
+            }
+        }
+
+        ArrayPool<ulong>.Shared.Return(table);
+        _values = bigger;
+        return (bigger.Length * sizeof(ulong)) - before;
+    }
+
+    /// <summary>Linear probing; returns false when the value was already present.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Insert(ulong[] table, ulong value)
+    {
+        if (value == 0)
+        {
+            value = ZeroStandIn;
+        }
+
+        int mask = table.Length - 1;
+        for (int i = (int)value & mask; ; i = (i + 1) & mask)
+        {
+            ulong slot = table[i];
+            if (slot == value)
+            {
+                return false;
+            }
+
+            if (slot == 0)
+            {
+                table[i] = value;
+                return true;
+            }
+        }
+    }
+
+    private static ulong[] RentTable(int length)
+    {
+        ulong[] table = ArrayPool<ulong>.Shared.Rent(length);
+        if (table.Length != length)
+        {
+            // The shared pool hands out exact powers of two; anything else is not a usable table.
+            ArrayPool<ulong>.Shared.Return(table);
+            table = new ulong[length];
+        }
+
+        Array.Clear(table);
+        return table;
     }
 
     /// <summary>The exact count up to the limit, then the estimate, rounded.</summary>
@@ -117,30 +215,16 @@ public struct DistinctCounter
     /// <summary>Adds every value of <paramref name="other"/>; returns the heap bytes newly taken.</summary>
     public int Merge(in DistinctCounter other)
     {
-        int taken = 0;
         if (other._registers is not null)
         {
+            int taken = 0;
             if (_registers is null)
             {
                 byte[] registers = RentRegisters();
-                if (_values is not null)
-                {
-                    foreach (ulong value in _values.AsSpan(0, _count))
-                    {
-                        AddToRegisters(registers, value);
-                    }
-
-                    taken -= _values.Length * sizeof(ulong);
-                    ArrayPool<ulong>.Shared.Return(_values);
-                    _values = null;
-                }
-                else if (_count == 1)
-                {
-                    AddToRegisters(registers, _first);
-                }
-
+                ForEach(registers);
+                taken = registers.Length - HeapBytes;
+                ReleaseValues();
                 _registers = registers;
-                taken += registers.Length;
             }
 
             Span<byte> mine = _registers.AsSpan(0, RegisterCount);
@@ -156,29 +240,69 @@ public struct DistinctCounter
             return taken;
         }
 
+        int added = 0;
         if (other._values is not null)
         {
-            foreach (ulong value in other._values.AsSpan(0, other._count))
+            bool set = other._count > ExactLimit;
+            ReadOnlySpan<ulong> values = set ? other._values : other._values.AsSpan(0, other._count);
+            foreach (ulong value in values)
             {
-                taken += Add(value);
+                if (!set)
+                {
+                    added += Add(value);
+                }
+                else if (value != 0)
+                {
+                    added += Add(value == ZeroStandIn ? 0 : value);
+                }
             }
         }
         else if (other._count == 1)
         {
-            taken += Add(other._first);
+            added += Add(other._first);
         }
 
-        return taken;
+        return added;
+    }
+
+    /// <summary>Adds every exact value to <paramref name="registers"/>.</summary>
+    private readonly void ForEach(byte[] registers)
+    {
+        if (_values is not null)
+        {
+            bool set = _count > ExactLimit;
+            ReadOnlySpan<ulong> values = set ? _values : _values.AsSpan(0, _count);
+            foreach (ulong value in values)
+            {
+                if (!set)
+                {
+                    AddToRegisters(registers, value);
+                }
+                else if (value != 0)
+                {
+                    AddToRegisters(registers, value == ZeroStandIn ? 0 : value);
+                }
+            }
+        }
+        else if (_count == 1)
+        {
+            AddToRegisters(registers, _first);
+        }
+    }
+
+    private void ReleaseValues()
+    {
+        if (_values is not null)
+        {
+            ArrayPool<ulong>.Shared.Return(_values);
+            _values = null;
+        }
     }
 
     /// <summary>Returns pooled arrays and empties the counter.</summary>
     public void Release()
     {
-        if (_values is not null)
-        {
-            ArrayPool<ulong>.Shared.Return(_values);
-        }
-
+        ReleaseValues();
         if (_registers is not null)
         {
             ArrayPool<byte>.Shared.Return(_registers);

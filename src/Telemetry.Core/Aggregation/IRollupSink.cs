@@ -31,6 +31,8 @@ public sealed class RollupBatch
 /// <summary>
 /// Where rollups go. <see cref="WriteAsync"/> returns once the batch is stored; it retries
 /// transient failures itself and throws only when cancelled or when the batch can never be stored.
+/// The batch's tables go back to the engine's pool as soon as WriteAsync returns: a sink must
+/// copy out anything it keeps.
 /// </summary>
 public interface IRollupSink
 {

@@ -79,7 +79,7 @@ public class DistinctCounterTests
     public void Add_Duplicates_NotCounted()
     {
         ulong[] hashes = Hashes(5000, seed: 2);
-        foreach (int n in new[] { 1, 2, 17, 64, 65, 5000 })
+        foreach (int n in new[] { 1, 2, 17, 64, 65, 4096, 5000 })
         {
             var counter = default(DistinctCounter);
             for (int round = 0; round < 3; round++)
@@ -90,7 +90,7 @@ public class DistinctCounterTests
                 }
             }
 
-            if (n <= DistinctCounter.ExactLimit)
+            if (n <= DistinctCounter.SparseLimit)
             {
                 Assert.Equal(n, counter.Count());
             }
@@ -110,6 +110,18 @@ public class DistinctCounterTests
     [InlineData(65, 3)]
     [InlineData(100, 4)]
     [InlineData(1_000, 5)]
+    [InlineData(4_096, 5)]
+    public void Count_65To4096Distinct_ExactInHashSet(int n, int seed)
+    {
+        DistinctCounter counter = Count(Hashes(n, seed));
+        Assert.False(counter.IsEstimate);
+        Assert.Equal(n, counter.Count());
+        counter.Release();
+    }
+
+    [Theory]
+    [InlineData(4_097, 3)]
+    [InlineData(5_000, 4)]
     [InlineData(10_000, 6)]
     [InlineData(100_000, 7)]
     [InlineData(1_000_000, 8)]
@@ -120,6 +132,19 @@ public class DistinctCounterTests
         Assert.Equal(DistinctCounter.RegisterCount, counter.HeapBytes);
         AssertWithin2Percent(n, counter.Count());
         counter.Release();
+    }
+
+    [Fact]
+    public void Count_ManyKeysPastSparseLimit_EveryKeyWithin2Percent()
+    {
+        // Not one key in a hundred may miss: 2 % is about five standard errors at 2^16 registers.
+        for (int key = 0; key < 100; key++)
+        {
+            int n = 4_097 + (key * 397);
+            DistinctCounter counter = Count(Hashes(n, seed: 1000 + key));
+            AssertWithin2Percent(n, counter.Count());
+            counter.Release();
+        }
     }
 
     [Theory]
@@ -151,7 +176,7 @@ public class DistinctCounterTests
         Assert.Equal(a.HeapBytes - heapBefore, taken);
         Assert.Equal(bBefore, b.Count());
         int union = values.Length;
-        if (union <= DistinctCounter.ExactLimit)
+        if (union <= DistinctCounter.SparseLimit)
         {
             Assert.False(a.IsEstimate);
             Assert.Equal(union, a.Count());
@@ -176,14 +201,14 @@ public class DistinctCounterTests
     [Fact]
     public void Merge_IntoSelfCopy_LeavesSourceUsable()
     {
-        DistinctCounter a = Count(Hashes(100, seed: 11));
+        DistinctCounter a = Count(Hashes(5000, seed: 11));
         DistinctCounter b = Count(Hashes(10, seed: 12));
         b.Merge(a);
         a.Release();
 
         // b owns its own registers: releasing a must not change it.
         Assert.True(b.IsEstimate);
-        AssertWithin2Percent(110, b.Count());
+        AssertWithin2Percent(5010, b.Count());
         b.Release();
     }
 
@@ -221,7 +246,27 @@ public class DistinctCounterTests
         }
 
         Assert.Equal(64 * sizeof(ulong), counter.HeapBytes);
-        Assert.Equal(DistinctCounter.RegisterCount - (64 * sizeof(ulong)), counter.Add(hashes[64]));
+
+        // The 65th value moves the set into a hash table at most half full (256 slots).
+        Assert.Equal((256 - 64) * sizeof(ulong), counter.Add(hashes[64]));
+        Assert.Equal(256 * sizeof(ulong), counter.HeapBytes);
+        counter.Release();
+    }
+
+    [Fact]
+    public void Add_PastSparseLimit_TurnsIntoRegisters()
+    {
+        var counter = default(DistinctCounter);
+        ulong[] hashes = Hashes(DistinctCounter.SparseLimit + 1, seed: 15);
+        foreach (ulong hash in hashes.AsSpan(0, DistinctCounter.SparseLimit))
+        {
+            counter.Add(hash);
+        }
+
+        Assert.False(counter.IsEstimate);
+        Assert.Equal(DistinctCounter.SparseLimit * 2 * sizeof(ulong), counter.HeapBytes);
+        Assert.Equal(DistinctCounter.RegisterCount - counter.HeapBytes, counter.Add(hashes[^1]));
+        Assert.True(counter.IsEstimate);
         counter.Release();
     }
 }
