@@ -123,9 +123,13 @@ public sealed partial class AggregationEngine : IAsyncDisposable
         }
     }
 
-    /// <summary>Routes by destination so that a target's rows are complete within one shard.</summary>
-    public int ShardOf(in RollupInput input) =>
-        _shards.Length == 1 ? 0 : (int)((uint)(input.Destination.Hash64() >> 32) % (uint)_shards.Length);
+    /// <summary>
+    /// The shard that owns an address: a packet's target and port rows go to its destination's
+    /// shard, its source row to its source's shard, so target and source keys never meet in two
+    /// shards and only the small port table needs merging.
+    /// </summary>
+    public int ShardOf(in Telemetry.Core.Net.IpAddr address) =>
+        _shards.Length == 1 ? 0 : (int)((uint)(address.Hash64() >> 32) % (uint)_shards.Length);
 
     public ValueTask DispatchAsync(int shard, ShardBatch batch, CancellationToken cancellationToken) =>
         _shards[shard].Input.Writer.WriteAsync(batch, cancellationToken);
@@ -263,9 +267,11 @@ public sealed partial class AggregationEngine : IAsyncDisposable
             var key = (tables.SensorId, tables.WindowStartNs);
             if (_pending.TryGetValue(key, out Pending? pending))
             {
-                pending.Tables.MergeFrom(tables);
+                // Shards own disjoint target and source keys; only port rows meet here.
+                pending.Parts[0].TakePortsFrom(tables);
+                pending.Parts[0].IsLate |= tables.IsLate;
+                pending.Parts.Add(tables);
                 pending.RequiredEpoch = Math.Max(pending.RequiredEpoch, closed.ClosedByEpoch);
-                ReturnTables(tables);
             }
             else
             {
@@ -281,7 +287,7 @@ public sealed partial class AggregationEngine : IAsyncDisposable
                 || (s < sensorCount && pair.Value.RequiredEpoch > 0 && minEpoch[s] >= pair.Value.RequiredEpoch);
             if (complete)
             {
-                ready.Add(pair.Value.Tables);
+                ready.AddRange(pair.Value.Parts);
             }
         }
 
@@ -384,9 +390,10 @@ public sealed partial class AggregationEngine : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Error, Message = "Flush of {Windows} windows failed; their rows are lost")]
     private partial void LogFlushFailed(Exception exception, int windows);
 
-    private sealed class Pending(WindowTables tables, long requiredEpoch)
+    private sealed class Pending(WindowTables first, long requiredEpoch)
     {
-        public WindowTables Tables { get; } = tables;
+        /// <summary>The shards' partials of one window; the first holds the merged port table.</summary>
+        public List<WindowTables> Parts { get; } = [first];
 
         public long RequiredEpoch { get; set; } = requiredEpoch;
     }

@@ -95,7 +95,8 @@ internal sealed class AggregatorShard
                 tables = GetTables(sensorId, start, watermark);
             }
 
-            if (tables.IsLate)
+            // A packet split across two shards is counted once, by its destination's shard.
+            if (tables.IsLate && (item.Skip & TableSkip.TargetAndPort) == 0)
             {
                 late++;
             }

@@ -57,43 +57,73 @@ public sealed class WindowTables
         ulong targetHash = packet.Destination.Hash64();
         long taken = 0;
 
-        ref TargetStats target = ref CollectionsMarshal.GetValueRefOrAddDefault(Targets, new AddressPortKey(packet.Destination, port), out bool exists);
-        if (!exists)
+        if ((packet.Skip & TableSkip.TargetAndPort) == 0)
         {
-            target.FirstNs = packet.TimestampNs;
-            target.LastNs = packet.TimestampNs;
-            taken += TargetEntryBytes;
-        }
-        else
-        {
-            target.FirstNs = Math.Min(target.FirstNs, packet.TimestampNs);
-            target.LastNs = Math.Max(target.LastNs, packet.TimestampNs);
-        }
+            ref TargetStats target = ref CollectionsMarshal.GetValueRefOrAddDefault(Targets, new AddressPortKey(packet.Destination, port), out bool exists);
+            if (!exists)
+            {
+                target.FirstNs = packet.TimestampNs;
+                target.LastNs = packet.TimestampNs;
+                taken += TargetEntryBytes;
+            }
+            else
+            {
+                target.FirstNs = Math.Min(target.FirstNs, packet.TimestampNs);
+                target.LastNs = Math.Max(target.LastNs, packet.TimestampNs);
+            }
 
-        target.Packets++;
-        target.Bytes += packet.IpBytes;
-        taken += target.Sources.Add(sourceHash);
+            target.Packets++;
+            target.Bytes += packet.IpBytes;
+            taken += target.Sources.Add(sourceHash);
 
-        ref PortStats ports = ref CollectionsMarshal.GetValueRefOrAddDefault(Ports, port, out exists);
-        if (!exists)
-        {
-            taken += PortEntryBytes;
-        }
+            ref PortStats ports = ref CollectionsMarshal.GetValueRefOrAddDefault(Ports, port, out exists);
+            if (!exists)
+            {
+                taken += PortEntryBytes;
+            }
 
-        ports.Packets++;
-        ports.Bytes += packet.IpBytes;
-        taken += ports.Sources.Add(sourceHash);
-        taken += ports.Targets.Add(targetHash);
-
-        ref SourceStats source = ref CollectionsMarshal.GetValueRefOrAddDefault(Sources, new AddressPortKey(packet.Source, port), out exists);
-        if (!exists)
-        {
-            taken += SourceEntryBytes;
+            ports.Packets++;
+            ports.Bytes += packet.IpBytes;
+            taken += ports.Sources.Add(sourceHash);
+            taken += ports.Targets.Add(targetHash);
         }
 
-        source.Packets++;
-        source.Bytes += packet.IpBytes;
-        taken += source.Targets.Add(targetHash);
+        if ((packet.Skip & TableSkip.Source) == 0)
+        {
+            ref SourceStats source = ref CollectionsMarshal.GetValueRefOrAddDefault(Sources, new AddressPortKey(packet.Source, port), out bool exists);
+            if (!exists)
+            {
+                taken += SourceEntryBytes;
+            }
+
+            source.Packets++;
+            source.Bytes += packet.IpBytes;
+            taken += source.Targets.Add(targetHash);
+        }
+
+        ApproximateBytes += taken;
+    }
+
+    /// <summary>
+    /// Moves the port table of another shard's partial of the same window into this one; the
+    /// target and source tables stay where they are (each shard owns its keys of those).
+    /// </summary>
+    public void TakePortsFrom(WindowTables other)
+    {
+        long taken = 0;
+        foreach (KeyValuePair<PortKey, PortStats> pair in other.Ports)
+        {
+            ref PortStats ports = ref CollectionsMarshal.GetValueRefOrAddDefault(Ports, pair.Key, out bool exists);
+            taken += exists ? 0 : PortEntryBytes;
+            ports.Packets += pair.Value.Packets;
+            ports.Bytes += pair.Value.Bytes;
+            taken += ports.Sources.Merge(pair.Value.Sources);
+            taken += ports.Targets.Merge(pair.Value.Targets);
+            pair.Value.Sources.Release();
+            pair.Value.Targets.Release();
+        }
+
+        other.Ports.Clear();
         ApproximateBytes += taken;
     }
 
