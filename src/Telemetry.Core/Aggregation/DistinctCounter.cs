@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 
@@ -11,6 +10,7 @@ namespace Telemetry.Core.Aggregation;
 /// with Ertl's improved estimator: standard error 0.41 %, so 2 % is about five standard errors.
 /// Memory: 32 bytes inline; 2–64 values a pooled ulong[16..64] (128–512 bytes); 65–4096 a
 /// pooled hash table at most half full (2–64 KiB); past 4096 a pooled 64 KiB register array.
+/// The arrays come from <see cref="CounterArrays"/>, which keeps them across windows.
 /// Addresses are hashed with a bijection for IPv4, so IPv4 counts are exact up to the limit.
 /// </summary>
 public struct DistinctCounter
@@ -64,7 +64,7 @@ public struct DistinctCounter
     {
         if (_values is null)
         {
-            _values = ArrayPool<ulong>.Shared.Rent(16);
+            _values = CounterArrays.RentValues(16);
             _values[0] = _first;
             _values[1] = hash;
             _count = 2;
@@ -91,10 +91,10 @@ public struct DistinctCounter
         int before = _values.Length * sizeof(ulong);
         if (_count < ExactLimit)
         {
-            ulong[] bigger = ArrayPool<ulong>.Shared.Rent(_values.Length * 2);
+            ulong[] bigger = CounterArrays.RentValues(_values.Length * 2);
             used.CopyTo(bigger);
             bigger[_count++] = hash;
-            ArrayPool<ulong>.Shared.Return(_values);
+            CounterArrays.ReturnValues(_values);
             _values = bigger;
             return (bigger.Length * sizeof(ulong)) - before;
         }
@@ -109,7 +109,7 @@ public struct DistinctCounter
             _count++;
         }
 
-        ArrayPool<ulong>.Shared.Return(small);
+        CounterArrays.ReturnValues(small);
         Insert(_values, hash);
         _count++;
         return (_values.Length * sizeof(ulong)) - before;
@@ -141,7 +141,7 @@ public struct DistinctCounter
                 }
             }
 
-            ArrayPool<ulong>.Shared.Return(table);
+            CounterArrays.ReturnValues(table);
             _values = null;
             _registers = registers;
             return registers.Length - before;
@@ -156,7 +156,7 @@ public struct DistinctCounter
             }
         }
 
-        ArrayPool<ulong>.Shared.Return(table);
+        CounterArrays.ReturnValues(table);
         _values = bigger;
         return (bigger.Length * sizeof(ulong)) - before;
     }
@@ -189,14 +189,7 @@ public struct DistinctCounter
 
     private static ulong[] RentTable(int length)
     {
-        ulong[] table = ArrayPool<ulong>.Shared.Rent(length);
-        if (table.Length != length)
-        {
-            // The shared pool hands out exact powers of two; anything else is not a usable table.
-            ArrayPool<ulong>.Shared.Return(table);
-            table = new ulong[length];
-        }
-
+        ulong[] table = CounterArrays.RentValues(length);
         Array.Clear(table);
         return table;
     }
@@ -294,7 +287,7 @@ public struct DistinctCounter
     {
         if (_values is not null)
         {
-            ArrayPool<ulong>.Shared.Return(_values);
+            CounterArrays.ReturnValues(_values);
             _values = null;
         }
     }
@@ -305,18 +298,13 @@ public struct DistinctCounter
         ReleaseValues();
         if (_registers is not null)
         {
-            ArrayPool<byte>.Shared.Return(_registers);
+            CounterArrays.ReturnRegisters(_registers);
         }
 
         this = default;
     }
 
-    private static byte[] RentRegisters()
-    {
-        byte[] registers = ArrayPool<byte>.Shared.Rent(RegisterCount);
-        Array.Clear(registers, 0, RegisterCount);
-        return registers;
-    }
+    private static byte[] RentRegisters() => CounterArrays.RentRegisters();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AddToRegisters(byte[] registers, ulong hash)
