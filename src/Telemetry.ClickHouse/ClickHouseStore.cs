@@ -31,10 +31,6 @@ public sealed partial class ClickHouseStore : IDisposable
             JsonWriteMode = JsonWriteMode.None,
             Timeout = options.CommandTimeout,
         });
-        Client.RegisterBinaryInsertType<TargetRow>();
-        Client.RegisterBinaryInsertType<PortRow>();
-        Client.RegisterBinaryInsertType<SourceRow>();
-        Client.RegisterBinaryInsertType<HealthRowData>();
     }
 
     public ClickHouseOptions Options { get; }

@@ -15,7 +15,8 @@ public static class Program
                 "serve" => await ServeCommand.RunAsync(rest),
                 "replay" => await ReplayCommand.RunAsync(rest),
                 "schema" => await SchemaCommand.RunAsync(rest),
-                "generate" => await GenerateCommand.RunAsync(rest),
+                "generate" => GenerateCommand.Run(rest),
+                "stream" => await StreamCommand.RunAsync(rest),
                 "help" or "--help" or "-h" => Usage(0),
                 _ => Usage(2),
             };
@@ -49,7 +50,10 @@ public static class Program
               replay --sensor NAME PATH… ingest capture files or directories ('-' is stdin), flush, print a summary
               schema                     create or upgrade the ClickHouse schema and print the server version
               generate --out FILE [--packets N] [--rate PPS] [--darknet A.B.C.D/LEN] [--sources N] [--start ISO8601] [--seed N]
-                                         write a synthetic darknet capture (pcap, Ethernet)
+                       [--mix realistic|syn] [--format pcap|pcapng] [--gzip true|false]
+                                         write a synthetic darknet capture (Ethernet; gzip by default when FILE ends in .gz)
+              stream --sensors N --port P [--host H] [--packets TOTAL] [--send-rate PPS] [generate's options]
+                                         stream generated captures to a TCP listener as N concurrent sensors, print packets/s
             Configuration: appsettings.json, environment (ClickHouse__Url, ClickHouse__Database, …), --Section:Key=value.
             """);
         return code;

@@ -1,0 +1,61 @@
+# Shared by the macro benchmarks: sourced, not run.
+#   BENCH_DIR        where captures, ClickHouse data and logs go (default /tmp/telemetry-bench)
+#   BENCH_CH_HTTP    HTTP port of the private ClickHouse (default 28123), BENCH_CH_TCP (28900)
+#   RUNS             repetitions; the median is reported (default 5)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BENCH_DIR=${BENCH_DIR:-/tmp/telemetry-bench}
+BENCH_CH_HTTP=${BENCH_CH_HTTP:-28123}
+BENCH_CH_TCP=${BENCH_CH_TCP:-28900}
+RUNS=${RUNS:-5}
+host_dir="$root/artifacts/bench-host"
+host_dll="$host_dir/telemetry.dll"
+hook_dll="$root/artifacts/gcreport/GcReport.dll"
+mkdir -p "$BENCH_DIR"
+
+# A Release build of the service of its own, so a concurrent ./telemetry build does not swap
+# the binaries under a running benchmark; and the GC-report startup hook.
+build_host() {
+  echo "bench: building the service (Release) into $host_dir" >&2
+  dotnet build "$root/src/Telemetry.Host/Telemetry.Host.csproj" -c Release -o "$host_dir" -nologo -v q >"$BENCH_DIR/build.log" 2>&1 \
+    || { cat "$BENCH_DIR/build.log" >&2; exit 1; }
+  dotnet build "$root/benchmarks/macro/GcReport/GcReport.csproj" -c Release -o "$root/artifacts/gcreport" -nologo -v q >>"$BENCH_DIR/build.log" 2>&1 \
+    || { cat "$BENCH_DIR/build.log" >&2; exit 1; }
+}
+
+ch() { curl -fsS "http://127.0.0.1:$BENCH_CH_HTTP/" --data-binary "$1"; }
+
+# Starts the private ClickHouse unless one already answers on the port; stops it on exit if started here.
+start_clickhouse() {
+  if curl -fsS "http://127.0.0.1:$BENCH_CH_HTTP/ping" >/dev/null 2>&1; then return; fi
+  ch_pid=$("$root/deploy/clickhouse/run-local.sh" "$BENCH_DIR/clickhouse" "$BENCH_CH_HTTP" "$BENCH_CH_TCP")
+  trap 'kill "$ch_pid" 2>/dev/null || true' EXIT
+  echo "bench: ClickHouse $(ch 'SELECT version()') on 127.0.0.1:$BENCH_CH_HTTP (pid $ch_pid)" >&2
+}
+
+# Writes a capture with ./telemetry generate unless it already exists: generate_capture FILE ARGS…
+generate_capture() {
+  local file=$1; shift
+  if [[ ! -s "$file" ]]; then
+    dotnet "$host_dll" generate --out "$file" "$@"
+  fi
+}
+
+# Runs a command under /usr/bin/time -v (and the GC hook for .NET) and prints
+#   wall_s user_s sys_s max_rss_kb gc_allocated_bytes
+# on fd 3; the command's own output goes to $BENCH_DIR/last.out / last.err.
+measured() {
+  local tfile="$BENCH_DIR/time.txt" gfile="$BENCH_DIR/gc.txt"
+  rm -f "$tfile" "$gfile"
+  GC_REPORT_FILE="$gfile" DOTNET_STARTUP_HOOKS="$hook_dll" /usr/bin/time -v -o "$tfile" "$@" >"$BENCH_DIR/last.out" 2>"$BENCH_DIR/last.err" || true
+  local wall user sys rss alloc
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$tfile")
+  user=$(awk -F': ' '/User time/ {print $2}' "$tfile")
+  sys=$(awk -F': ' '/System time/ {print $2}' "$tfile")
+  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tfile")
+  alloc=$( { sed -n 's/.*allocated_bytes=\([0-9]*\).*/\1/p' "$gfile" 2>/dev/null || true; } | tail -1)
+  echo "$wall $user $sys $rss ${alloc:-NA}"
+}
+
+# median of the numbers on stdin
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "NA"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }

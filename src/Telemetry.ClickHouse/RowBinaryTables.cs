@@ -1,0 +1,274 @@
+using System.Buffers.Binary;
+using Telemetry.Core.Aggregation;
+using Telemetry.Core.Decode;
+
+namespace Telemetry.ClickHouse;
+
+/// <summary>How the rows of one window table are laid out in RowBinary.</summary>
+internal interface IRowLayout<TKey, TValue>
+    where TKey : notnull
+{
+    static abstract string Table { get; }
+
+    static abstract IReadOnlyList<RowBinaryColumn> Columns { get; }
+
+    /// <summary>Most bytes one row takes, besides its sensor name.</summary>
+    static abstract int MaxRowBytes { get; }
+
+    static abstract Dictionary<TKey, TValue> Rows(WindowTables window);
+
+    /// <summary>Writes one row; <paramref name="destination"/> holds at least MaxRowBytes plus the sensor's length.</summary>
+    static abstract int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, in TKey key, in TValue value);
+}
+
+internal readonly struct TargetLayout : IRowLayout<AddressPortKey, TargetStats>
+{
+    public static string Table => Schema.TargetTable;
+
+    public static IReadOnlyList<RowBinaryColumn> Columns { get; } =
+    [
+        new("window_start", "DateTime"),
+        new("sensor", "String"),
+        new("dst_ip", "FixedString(16)"),
+        new("proto", "UInt8"),
+        new("dst_port", "UInt16"),
+        new("class", "String"),
+        new("packets", "UInt64"),
+        new("ip_bytes", "UInt64"),
+        new("sources", "UInt64"),
+        new("first_seen", "DateTime"),
+        new("last_seen", "DateTime"),
+    ];
+
+    public static int MaxRowBytes { get; } = 4 + 16 + 1 + 2 + RowBinary.MaxClassBytes + (3 * 8) + (2 * 4);
+
+    public static Dictionary<AddressPortKey, TargetStats> Rows(WindowTables window) => window.Targets;
+
+    public static int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, in AddressPortKey key, in TargetStats value)
+    {
+        int o = RowBinary.WriteWindow(destination, windowStart, sensor);
+        key.Address.WriteBytes(destination.Slice(o, 16));
+        o = RowBinary.WritePortKey(destination, o + 16, key.Port);
+        Span<byte> tail = destination.Slice(o, 32);
+        BinaryPrimitives.WriteUInt64LittleEndian(tail, value.Packets);
+        BinaryPrimitives.WriteUInt64LittleEndian(tail[8..], value.Bytes);
+        BinaryPrimitives.WriteUInt64LittleEndian(tail[16..], (ulong)value.Sources.Count());
+        BinaryPrimitives.WriteUInt32LittleEndian(tail[24..], RowBinary.Seconds(value.FirstNs));
+        BinaryPrimitives.WriteUInt32LittleEndian(tail[28..], RowBinary.Seconds(value.LastNs));
+        return o + 32;
+    }
+}
+
+internal readonly struct PortLayout : IRowLayout<PortKey, PortStats>
+{
+    public static string Table => Schema.PortTable;
+
+    public static IReadOnlyList<RowBinaryColumn> Columns { get; } =
+    [
+        new("window_start", "DateTime"),
+        new("sensor", "String"),
+        new("proto", "UInt8"),
+        new("dst_port", "UInt16"),
+        new("class", "String"),
+        new("packets", "UInt64"),
+        new("ip_bytes", "UInt64"),
+        new("sources", "UInt64"),
+        new("targets", "UInt64"),
+    ];
+
+    public static int MaxRowBytes { get; } = 4 + 1 + 2 + RowBinary.MaxClassBytes + (4 * 8);
+
+    public static Dictionary<PortKey, PortStats> Rows(WindowTables window) => window.Ports;
+
+    public static int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, in PortKey key, in PortStats value)
+    {
+        int o = RowBinary.WriteWindow(destination, windowStart, sensor);
+        o = RowBinary.WritePortKey(destination, o, key);
+        Span<byte> tail = destination.Slice(o, 32);
+        BinaryPrimitives.WriteUInt64LittleEndian(tail, value.Packets);
+        BinaryPrimitives.WriteUInt64LittleEndian(tail[8..], value.Bytes);
+        BinaryPrimitives.WriteUInt64LittleEndian(tail[16..], (ulong)value.Sources.Count());
+        BinaryPrimitives.WriteUInt64LittleEndian(tail[24..], (ulong)value.Targets.Count());
+        return o + 32;
+    }
+}
+
+internal readonly struct SourceLayout : IRowLayout<AddressPortKey, SourceStats>
+{
+    public static string Table => Schema.SourceTable;
+
+    public static IReadOnlyList<RowBinaryColumn> Columns { get; } =
+    [
+        new("window_start", "DateTime"),
+        new("sensor", "String"),
+        new("src_ip", "FixedString(16)"),
+        new("proto", "UInt8"),
+        new("dst_port", "UInt16"),
+        new("class", "String"),
+        new("packets", "UInt64"),
+        new("ip_bytes", "UInt64"),
+        new("targets", "UInt64"),
+    ];
+
+    public static int MaxRowBytes { get; } = 4 + 16 + 1 + 2 + RowBinary.MaxClassBytes + (3 * 8);
+
+    public static Dictionary<AddressPortKey, SourceStats> Rows(WindowTables window) => window.Sources;
+
+    public static int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, in AddressPortKey key, in SourceStats value)
+    {
+        int o = RowBinary.WriteWindow(destination, windowStart, sensor);
+        key.Address.WriteBytes(destination.Slice(o, 16));
+        o = RowBinary.WritePortKey(destination, o + 16, key.Port);
+        Span<byte> tail = destination.Slice(o, 24);
+        BinaryPrimitives.WriteUInt64LittleEndian(tail, value.Packets);
+        BinaryPrimitives.WriteUInt64LittleEndian(tail[8..], value.Bytes);
+        BinaryPrimitives.WriteUInt64LittleEndian(tail[16..], (ulong)value.Targets.Count());
+        return o + 24;
+    }
+}
+
+/// <summary>Writes one table's rows of a batch as RowBinary, a chunk at a time.</summary>
+internal interface ITableRowWriter
+{
+    string Table { get; }
+
+    IReadOnlyList<RowBinaryColumn> Columns { get; }
+
+    /// <summary>Starts over at the first row of <paramref name="batch"/>.</summary>
+    void Start(RollupBatch batch);
+
+    /// <summary>Appends up to <paramref name="maxRows"/> rows that follow the last written; returns how many (0 once all are written).</summary>
+    int WriteRows(RowBinaryBuffer buffer, int maxRows);
+}
+
+/// <summary>
+/// Walks one of the window tables of every window in a batch, in dictionary order, writing each
+/// entry straight from the dictionary: no row objects, nothing allocated per row.
+/// </summary>
+internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sensors) : ITableRowWriter
+    where TKey : notnull
+    where TLayout : IRowLayout<TKey, TValue>
+{
+    private RollupBatch? _batch;
+    private int _window;
+    private bool _open;
+    private Dictionary<TKey, TValue>.Enumerator _rows;
+    private byte[] _sensor = [];
+    private uint _windowStart;
+
+    public string Table => TLayout.Table;
+
+    public IReadOnlyList<RowBinaryColumn> Columns => TLayout.Columns;
+
+    public void Start(RollupBatch batch)
+    {
+        _batch = batch;
+        _window = -1;
+        _open = false;
+    }
+
+    public int WriteRows(RowBinaryBuffer buffer, int maxRows)
+    {
+        int written = 0;
+        while (written < maxRows && (_open || NextWindow()))
+        {
+            // The inner loop works on locals, which the JIT can keep in registers across the
+            // calls it makes, and stores the enumerator's position back when it stops.
+            Dictionary<TKey, TValue>.Enumerator rows = _rows;
+            byte[] sensor = _sensor;
+            uint windowStart = _windowStart;
+            int rowBytes = TLayout.MaxRowBytes + sensor.Length;
+            while (written < maxRows && rows.MoveNext())
+            {
+                KeyValuePair<TKey, TValue> row = rows.Current;
+                buffer.Advance(TLayout.Write(buffer.GetSpan(rowBytes), windowStart, sensor, row.Key, row.Value));
+                written++;
+            }
+
+            _rows = rows;
+            _open = written == maxRows;
+        }
+
+        return written;
+    }
+
+    private bool NextWindow()
+    {
+        _open = false;
+        if (_batch is null || _window + 1 >= _batch.Windows.Count)
+        {
+            return false;
+        }
+
+        WindowTables window = _batch.Windows[++_window];
+        _rows = TLayout.Rows(window).GetEnumerator();
+        _sensor = sensors.Get(_batch.Sensors[window.SensorId].Name);
+        _windowStart = RowBinary.Seconds(window.WindowStartNs);
+        _open = true;
+        return true;
+    }
+}
+
+/// <summary>The ingest_health_1m rows of a batch.</summary>
+internal sealed class HealthRowWriter(SensorNameCache sensors) : ITableRowWriter
+{
+    private const int MaxRowBytes = 4 + (11 * 8);
+    private RollupBatch? _batch;
+    private int _next;
+
+    public static IReadOnlyList<RowBinaryColumn> HealthColumns { get; } =
+    [
+        new("window_start", "DateTime"),
+        new("sensor", "String"),
+        new("packets_seen", "UInt64"),
+        new("packets_decoded", "UInt64"),
+        new("wire_bytes", "UInt64"),
+        .. Schema.UndecodableColumns.Select(name => new RowBinaryColumn(name, "UInt64")),
+        new("capture_drops", "UInt64"),
+        new("capture_errors", "UInt64"),
+    ];
+
+    public string Table => Schema.HealthTable;
+
+    public IReadOnlyList<RowBinaryColumn> Columns => HealthColumns;
+
+    public void Start(RollupBatch batch)
+    {
+        _batch = batch;
+        _next = 0;
+    }
+
+    public int WriteRows(RowBinaryBuffer buffer, int maxRows)
+    {
+        if (_batch is null)
+        {
+            return 0;
+        }
+
+        int written = 0;
+        while (written < maxRows && _next < _batch.Health.Count)
+        {
+            HealthRow row = _batch.Health[_next++];
+            byte[] sensor = sensors.Get(_batch.Sensors[row.SensorId].Name);
+            Span<byte> span = buffer.GetSpan(MaxRowBytes + sensor.Length);
+            int o = RowBinary.WriteWindow(span, RowBinary.Seconds(row.WindowStartNs), sensor);
+            Span<byte> tail = span.Slice(o, 11 * 8);
+            long[] u = row.Undecodable;
+            BinaryPrimitives.WriteInt64LittleEndian(tail, row.PacketsSeen);
+            BinaryPrimitives.WriteInt64LittleEndian(tail[8..], row.Decoded);
+            BinaryPrimitives.WriteInt64LittleEndian(tail[16..], row.WireBytes);
+            BinaryPrimitives.WriteInt64LittleEndian(tail[24..], u[(int)DecodeStatus.UnsupportedLinkType]);
+            BinaryPrimitives.WriteInt64LittleEndian(tail[32..], u[(int)DecodeStatus.NonIp]);
+            BinaryPrimitives.WriteInt64LittleEndian(tail[40..], u[(int)DecodeStatus.TruncatedLink]);
+            BinaryPrimitives.WriteInt64LittleEndian(tail[48..], u[(int)DecodeStatus.TruncatedIp]);
+            BinaryPrimitives.WriteInt64LittleEndian(tail[56..], u[(int)DecodeStatus.BadIpHeader]);
+            BinaryPrimitives.WriteInt64LittleEndian(tail[64..], u[(int)DecodeStatus.TruncatedTransport]);
+            BinaryPrimitives.WriteInt64LittleEndian(tail[72..], row.CaptureDrops);
+            BinaryPrimitives.WriteInt64LittleEndian(tail[80..], row.CaptureErrors);
+            buffer.Advance(o + (11 * 8));
+            written++;
+        }
+
+        return written;
+    }
+}
