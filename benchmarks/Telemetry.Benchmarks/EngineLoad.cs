@@ -1,0 +1,55 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging.Abstractions;
+using Telemetry.Core.Aggregation;
+using Telemetry.Core.Ingest;
+
+namespace Telemetry.Benchmarks;
+
+/// <summary>
+/// <c>engine SHARDS FILE…</c>: the whole ingest path (PipeReader, framing, decode, shards,
+/// flusher) into a sink that only counts rows, one file after another in one process, so the
+/// later files show the steady state once pools and tables have grown. Give files with
+/// consecutive time ranges (generate --start), or the later ones are all late.
+/// </summary>
+internal static class EngineLoad
+{
+    public static async Task RunAsync(string[] args)
+    {
+        int shards = int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture);
+        var sink = new CountingSink();
+        var engine = new AggregationEngine(new AggregationOptions { Shards = shards }, sink, NullLogger<AggregationEngine>.Instance);
+        var ingestor = new CaptureIngestor(engine, NullTelemetryEvents.Instance, NullLogger<CaptureIngestor>.Instance);
+        SensorState sensor = engine.Sensors.GetOrAdd("bench");
+        engine.Start();
+        AggregationEngine.SourceStarted(sensor);
+        foreach (string file in args.Skip(1))
+        {
+            long allocated = GC.GetTotalAllocatedBytes(precise: true);
+            var stopwatch = Stopwatch.StartNew();
+            IngestResult result;
+            await using (var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan | FileOptions.Asynchronous))
+            {
+                result = await ingestor.IngestAsync(stream, sensor, file, CancellationToken.None);
+            }
+
+            double seconds = stopwatch.Elapsed.TotalSeconds;
+            double perPacket = (GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)Math.Max(1, result.Packets);
+            Console.WriteLine($"{Path.GetFileName(file)}: {result.Packets} packets in {seconds:F2} s = {result.Packets / seconds:F0} packets/s, {perPacket:F1} B allocated per packet");
+        }
+
+        await engine.SourceEndedAsync(sensor, CancellationToken.None);
+        await engine.CompleteAsync();
+        Console.WriteLine($"shards {shards}: {Interlocked.Read(ref sink.Rows)} rows flushed, peak working set {Process.GetCurrentProcess().PeakWorkingSet64 >> 20} MiB");
+    }
+
+    private sealed class CountingSink : IRollupSink
+    {
+        public long Rows;
+
+        public Task WriteAsync(RollupBatch batch, CancellationToken cancellationToken)
+        {
+            Interlocked.Add(ref Rows, batch.TargetRows + batch.PortRows + batch.SourceRows);
+            return Task.CompletedTask;
+        }
+    }
+}
