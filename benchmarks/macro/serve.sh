@@ -36,7 +36,8 @@ for run in $(seq 1 "$RUNS"); do
     sleep 0.1
   done
   t_done=$(date +%s.%N)
-  kill -INT "$(pgrep -P "$time_pid" dotnet)"; wait "$time_pid" || true
+  # SIGTERM, not SIGINT: a background job of a non-interactive shell starts with SIGINT ignored.
+  kill -TERM "$(pgrep -P "$time_pid" dotnet)"; wait "$time_pid" || true
   [[ "$seen" == "$expected" ]] || { echo "run $run: ClickHouse holds $seen packets, not $expected" >&2; exit 1; }
   # The stream's own timing excludes generating its captures in memory; end to end starts when sending starts.
   gen=$(sed -n 's/.* in \([0-9.]*\) s; connecting.*/\1/p' "$BENCH_DIR/stream.err")
