@@ -269,7 +269,6 @@ public sealed partial class AggregationEngine : IAsyncDisposable
             {
                 // Shards own disjoint target and source keys; only port rows meet here.
                 pending.Parts[0].TakePortsFrom(tables);
-                pending.Parts[0].IsLate |= tables.IsLate;
                 pending.Parts.Add(tables);
                 pending.RequiredEpoch = Math.Max(pending.RequiredEpoch, closed.ClosedByEpoch);
             }

@@ -53,12 +53,12 @@ public sealed class WindowTables
     public void Add(in RollupInput packet)
     {
         var port = new PortKey(packet.Protocol, packet.Class, packet.Port);
-        ulong sourceHash = packet.Source.Hash64();
         ulong targetHash = packet.Destination.Hash64();
         long taken = 0;
 
         if ((packet.Skip & TableSkip.TargetAndPort) == 0)
         {
+            ulong sourceHash = packet.Source.Hash64();
             ref TargetStats target = ref CollectionsMarshal.GetValueRefOrAddDefault(Targets, new AddressPortKey(packet.Destination, port), out bool exists);
             if (!exists)
             {
@@ -124,54 +124,6 @@ public sealed class WindowTables
         }
 
         other.Ports.Clear();
-        ApproximateBytes += taken;
-    }
-
-    /// <summary>Adds another partial of the same sensor and window into this one.</summary>
-    public void MergeFrom(WindowTables other)
-    {
-        long taken = 0;
-        foreach (KeyValuePair<AddressPortKey, TargetStats> pair in other.Targets)
-        {
-            ref TargetStats target = ref CollectionsMarshal.GetValueRefOrAddDefault(Targets, pair.Key, out bool exists);
-            if (!exists)
-            {
-                target.FirstNs = pair.Value.FirstNs;
-                target.LastNs = pair.Value.LastNs;
-                taken += TargetEntryBytes;
-            }
-            else
-            {
-                target.FirstNs = Math.Min(target.FirstNs, pair.Value.FirstNs);
-                target.LastNs = Math.Max(target.LastNs, pair.Value.LastNs);
-            }
-
-            target.Packets += pair.Value.Packets;
-            target.Bytes += pair.Value.Bytes;
-            taken += target.Sources.Merge(pair.Value.Sources);
-        }
-
-        foreach (KeyValuePair<PortKey, PortStats> pair in other.Ports)
-        {
-            ref PortStats ports = ref CollectionsMarshal.GetValueRefOrAddDefault(Ports, pair.Key, out bool exists);
-            taken += exists ? 0 : PortEntryBytes;
-            ports.Packets += pair.Value.Packets;
-            ports.Bytes += pair.Value.Bytes;
-            taken += ports.Sources.Merge(pair.Value.Sources);
-            taken += ports.Targets.Merge(pair.Value.Targets);
-        }
-
-        foreach (KeyValuePair<AddressPortKey, SourceStats> pair in other.Sources)
-        {
-            ref SourceStats source = ref CollectionsMarshal.GetValueRefOrAddDefault(Sources, pair.Key, out bool exists);
-            taken += exists ? 0 : SourceEntryBytes;
-            source.Packets += pair.Value.Packets;
-            source.Bytes += pair.Value.Bytes;
-            taken += source.Targets.Merge(pair.Value.Targets);
-        }
-
-        IsLate |= other.IsLate;
-        IsEarly |= other.IsEarly;
         ApproximateBytes += taken;
     }
 

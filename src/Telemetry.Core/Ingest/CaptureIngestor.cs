@@ -210,7 +210,7 @@ public sealed partial class CaptureIngestor
                 long window = ts - Mod(ts, _windowNs);
                 if (window != Health.WindowStartNs)
                 {
-                    SwitchHealthWindow(window);
+                    PublishHealth(window);
                 }
 
                 HealthRow health = Health;
@@ -265,8 +265,6 @@ public sealed partial class CaptureIngestor
 
             return true;
         }
-
-        private void SwitchHealthWindow(long window) => PublishHealth(window);
 
         /// <summary>Hands the health row to the engine and the sensor's totals, and starts a new one.</summary>
         private void PublishHealth(long window)

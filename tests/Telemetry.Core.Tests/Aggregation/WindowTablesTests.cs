@@ -75,46 +75,56 @@ public class WindowTablesTests
     }
 
     [Fact]
-    public void MergeFrom_TwoPartials_EqualsOneTableOfAllPackets()
+    public void TakePortsFrom_ShardPartials_TogetherEqualOneTableOfAllPackets()
     {
-        List<RollupInput> a = Packets(1);
-        List<RollupInput> b = Packets(2);
-        WindowTables whole = Fill([.. a, .. b]);
-        WindowTables merged = Fill(a);
-        WindowTables partial = Fill(b);
-        partial.IsLate = true;
+        // Two shards as the ingestor routes them: target and port rows by destination, source
+        // rows by source (here by the low bit of each address).
+        List<RollupInput> packets = [.. Packets(1), .. Packets(2)];
+        WindowTables whole = Fill(packets);
+        WindowTables[] shards = [new WindowTables(3, 60), new WindowTables(3, 60)];
+        foreach (RollupInput packet in packets)
+        {
+            int target = (int)(packet.Destination.Lo & 1), source = (int)(packet.Source.Lo & 1);
+            if (target == source)
+            {
+                shards[target].Add(packet);
+                continue;
+            }
 
-        merged.MergeFrom(partial);
+            shards[target].Add(packet with { Skip = TableSkip.Source });
+            shards[source].Add(packet with { Skip = TableSkip.TargetAndPort });
+        }
 
-        Assert.True(merged.IsLate);
-        Assert.False(merged.IsEarly);
-        Assert.Equal(whole.Targets.Keys.Order(Comparer), merged.Targets.Keys.Order(Comparer));
+        Assert.NotEmpty(shards[1].Ports);
+        shards[0].TakePortsFrom(shards[1]);
+
+        Assert.Empty(shards[1].Ports);
+        Assert.Equal(whole.Targets.Keys.Order(Comparer), shards.SelectMany(t => t.Targets.Keys).Order(Comparer));
+        Assert.Equal(whole.Sources.Keys.Order(Comparer), shards.SelectMany(t => t.Sources.Keys).Order(Comparer));
         foreach ((AddressPortKey key, TargetStats expected) in whole.Targets)
         {
-            TargetStats actual = merged.Targets[key];
+            TargetStats actual = shards.Single(t => t.Targets.ContainsKey(key)).Targets[key];
             Assert.Equal((expected.Packets, expected.Bytes, expected.FirstNs, expected.LastNs, expected.Sources.Count()),
                 (actual.Packets, actual.Bytes, actual.FirstNs, actual.LastNs, actual.Sources.Count()));
         }
 
+        Assert.Equal(whole.Ports.Count, shards[0].Ports.Count);
         foreach ((PortKey key, PortStats expected) in whole.Ports)
         {
-            PortStats actual = merged.Ports[key];
+            PortStats actual = shards[0].Ports[key];
             Assert.Equal((expected.Packets, expected.Bytes, expected.Sources.Count(), expected.Targets.Count()),
                 (actual.Packets, actual.Bytes, actual.Sources.Count(), actual.Targets.Count()));
         }
 
         foreach ((AddressPortKey key, SourceStats expected) in whole.Sources)
         {
-            SourceStats actual = merged.Sources[key];
+            SourceStats actual = shards.Single(t => t.Sources.ContainsKey(key)).Sources[key];
             Assert.Equal((expected.Packets, expected.Bytes, expected.Targets.Count()), (actual.Packets, actual.Bytes, actual.Targets.Count()));
         }
 
-        // The merged table owns its own distinct-count storage: clearing the partial leaves it intact.
-        long before = merged.Ports.Values.Sum(p => p.Sources.Count());
-        partial.Clear();
-        Assert.Equal(before, merged.Ports.Values.Sum(p => p.Sources.Count()));
         whole.Clear();
-        merged.Clear();
+        shards[0].Clear();
+        shards[1].Clear();
     }
 
     private static readonly Comparer<AddressPortKey> Comparer = Comparer<AddressPortKey>.Create((x, y) =>
