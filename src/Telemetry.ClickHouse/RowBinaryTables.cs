@@ -6,7 +6,7 @@ namespace Telemetry.ClickHouse;
 
 /// <summary>How the rows of one window table are laid out in RowBinary.</summary>
 internal interface IRowLayout<TKey, TValue>
-    where TKey : notnull
+    where TKey : struct, ITableKey<TKey>
 {
     static abstract string Table { get; }
 
@@ -15,7 +15,7 @@ internal interface IRowLayout<TKey, TValue>
     /// <summary>Most bytes one row takes, besides its sensor name.</summary>
     static abstract int MaxRowBytes { get; }
 
-    static abstract Dictionary<TKey, TValue> Rows(WindowTables window);
+    static abstract KeyTable<TKey, TValue> Rows(WindowTables window);
 
     /// <summary>Writes one row; <paramref name="destination"/> holds at least MaxRowBytes plus the sensor's length.</summary>
     static abstract int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, in TKey key, in TValue value);
@@ -42,7 +42,7 @@ internal readonly struct TargetLayout : IRowLayout<AddressPortKey, TargetStats>
 
     public static int MaxRowBytes { get; } = 4 + 16 + 1 + 2 + RowBinary.MaxClassBytes + (3 * 8) + (2 * 4);
 
-    public static Dictionary<AddressPortKey, TargetStats> Rows(WindowTables window) => window.Targets;
+    public static KeyTable<AddressPortKey, TargetStats> Rows(WindowTables window) => window.Targets;
 
     public static int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, in AddressPortKey key, in TargetStats value)
     {
@@ -52,7 +52,7 @@ internal readonly struct TargetLayout : IRowLayout<AddressPortKey, TargetStats>
         Span<byte> tail = destination.Slice(o, 32);
         BinaryPrimitives.WriteUInt64LittleEndian(tail, value.Packets);
         BinaryPrimitives.WriteUInt64LittleEndian(tail[8..], value.Bytes);
-        BinaryPrimitives.WriteUInt64LittleEndian(tail[16..], (ulong)value.Sources.Count());
+        BinaryPrimitives.WriteUInt64LittleEndian(tail[16..], value.Sources);
         BinaryPrimitives.WriteUInt32LittleEndian(tail[24..], RowBinary.Seconds(value.FirstNs));
         BinaryPrimitives.WriteUInt32LittleEndian(tail[28..], RowBinary.Seconds(value.LastNs));
         return o + 32;
@@ -78,7 +78,7 @@ internal readonly struct PortLayout : IRowLayout<PortKey, PortStats>
 
     public static int MaxRowBytes { get; } = 4 + 1 + 2 + RowBinary.MaxClassBytes + (4 * 8);
 
-    public static Dictionary<PortKey, PortStats> Rows(WindowTables window) => window.Ports;
+    public static KeyTable<PortKey, PortStats> Rows(WindowTables window) => window.Ports;
 
     public static int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, in PortKey key, in PortStats value)
     {
@@ -87,8 +87,8 @@ internal readonly struct PortLayout : IRowLayout<PortKey, PortStats>
         Span<byte> tail = destination.Slice(o, 32);
         BinaryPrimitives.WriteUInt64LittleEndian(tail, value.Packets);
         BinaryPrimitives.WriteUInt64LittleEndian(tail[8..], value.Bytes);
-        BinaryPrimitives.WriteUInt64LittleEndian(tail[16..], (ulong)value.Sources.Count());
-        BinaryPrimitives.WriteUInt64LittleEndian(tail[24..], (ulong)value.Targets.Count());
+        BinaryPrimitives.WriteUInt64LittleEndian(tail[16..], value.Sources);
+        BinaryPrimitives.WriteUInt64LittleEndian(tail[24..], value.Targets);
         return o + 32;
     }
 }
@@ -112,7 +112,7 @@ internal readonly struct SourceLayout : IRowLayout<AddressPortKey, SourceStats>
 
     public static int MaxRowBytes { get; } = 4 + 16 + 1 + 2 + RowBinary.MaxClassBytes + (3 * 8);
 
-    public static Dictionary<AddressPortKey, SourceStats> Rows(WindowTables window) => window.Sources;
+    public static KeyTable<AddressPortKey, SourceStats> Rows(WindowTables window) => window.Sources;
 
     public static int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, in AddressPortKey key, in SourceStats value)
     {
@@ -122,7 +122,7 @@ internal readonly struct SourceLayout : IRowLayout<AddressPortKey, SourceStats>
         Span<byte> tail = destination.Slice(o, 24);
         BinaryPrimitives.WriteUInt64LittleEndian(tail, value.Packets);
         BinaryPrimitives.WriteUInt64LittleEndian(tail[8..], value.Bytes);
-        BinaryPrimitives.WriteUInt64LittleEndian(tail[16..], (ulong)value.Targets.Count());
+        BinaryPrimitives.WriteUInt64LittleEndian(tail[16..], value.Targets);
         return o + 24;
     }
 }
@@ -142,17 +142,18 @@ internal interface ITableRowWriter
 }
 
 /// <summary>
-/// Walks one of the window tables of every window in a batch, in dictionary order, writing each
-/// entry straight from the dictionary: no row objects, nothing allocated per row.
+/// Walks one of the window tables of every window in a batch, in insertion order, writing each
+/// entry straight from the table: no row objects, nothing allocated per row.
 /// </summary>
 internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sensors) : ITableRowWriter
-    where TKey : notnull
+    where TKey : struct, ITableKey<TKey>
     where TLayout : IRowLayout<TKey, TValue>
 {
     private RollupBatch? _batch;
     private int _window;
     private bool _open;
-    private Dictionary<TKey, TValue>.Enumerator _rows;
+    private KeyTable<TKey, TValue>? _rows;
+    private int _next;
     private byte[] _sensor = [];
     private uint _windowStart;
 
@@ -173,20 +174,21 @@ internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sen
         while (written < maxRows && (_open || NextWindow()))
         {
             // The inner loop works on locals, which the JIT can keep in registers across the
-            // calls it makes, and stores the enumerator's position back when it stops.
-            Dictionary<TKey, TValue>.Enumerator rows = _rows;
+            // calls it makes, and stores the position back when it stops.
+            Span<TableEntry<TKey, TValue>> rows = _rows!.Entries;
+            int next = _next;
             byte[] sensor = _sensor;
             uint windowStart = _windowStart;
             int rowBytes = TLayout.MaxRowBytes + sensor.Length;
-            while (written < maxRows && rows.MoveNext())
+            while (written < maxRows && next < rows.Length)
             {
-                KeyValuePair<TKey, TValue> row = rows.Current;
+                ref TableEntry<TKey, TValue> row = ref rows[next++];
                 buffer.Advance(TLayout.Write(buffer.GetSpan(rowBytes), windowStart, sensor, row.Key, row.Value));
                 written++;
             }
 
-            _rows = rows;
-            _open = written == maxRows;
+            _next = next;
+            _open = next < rows.Length;
         }
 
         return written;
@@ -201,7 +203,8 @@ internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sen
         }
 
         WindowTables window = _batch.Windows[++_window];
-        _rows = TLayout.Rows(window).GetEnumerator();
+        _rows = TLayout.Rows(window);
+        _next = 0;
         _sensor = sensors.Get(_batch.Sensors[window.SensorId].Name);
         _windowStart = RowBinary.Seconds(window.WindowStartNs);
         _open = true;

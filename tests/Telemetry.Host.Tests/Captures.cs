@@ -39,7 +39,7 @@ internal static class TrafficMix
 
     /// <summary>
     /// One target probed by many sources and one source sweeping many targets within one minute:
-    /// past the exact distinct-count limit (4096), so the HyperLogLog estimates are checked too.
+    /// thousands of distinct sources and targets in one row, which must still be counted exactly.
     /// </summary>
     public static List<IpPacket> Hotspots(long startNs)
     {

@@ -117,7 +117,10 @@ public sealed partial class AggregationEngine : IAsyncDisposable
     private void ReturnTables(WindowTables tables)
     {
         tables.Clear();
-        if (_tables.Count < _shards.Length * 8)
+
+        // Enough for every shard to have an open, a closing and a flushing window of every sensor
+        // seen, so a steady stream of windows reuses tables instead of growing new ones.
+        if (_tables.Count < _shards.Length * Math.Max(8, 3 * Sensors.Count))
         {
             _tables.Add(tables);
         }

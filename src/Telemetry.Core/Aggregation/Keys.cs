@@ -5,7 +5,7 @@ using Telemetry.Core.Net;
 namespace Telemetry.Core.Aggregation;
 
 /// <summary>Protocol, class and port packed into one number: proto &lt;&lt; 24 | class &lt;&lt; 16 | port.</summary>
-public readonly struct PortKey : IEquatable<PortKey>
+public readonly struct PortKey : ITableKey<PortKey>
 {
     public PortKey(byte protocol, TrafficClass trafficClass, ushort port) =>
         Packed = ((uint)protocol << 24) | ((uint)trafficClass << 16) | port;
@@ -22,7 +22,9 @@ public readonly struct PortKey : IEquatable<PortKey>
 
     public override bool Equals(object? obj) => obj is PortKey other && Equals(other);
 
-    public override int GetHashCode() => (int)IpAddr.Mix(Packed);
+    public ulong Hash => IpAddr.Mix(Packed);
+
+    public override int GetHashCode() => (int)Hash;
 
     public static bool operator ==(PortKey left, PortKey right) => left.Equals(right);
 
@@ -30,7 +32,7 @@ public readonly struct PortKey : IEquatable<PortKey>
 }
 
 /// <summary>An address with a <see cref="PortKey"/>: the key of the target and source tables.</summary>
-public readonly struct AddressPortKey : IEquatable<AddressPortKey>
+public readonly struct AddressPortKey : ITableKey<AddressPortKey>
 {
     public AddressPortKey(IpAddr address, PortKey port)
     {
@@ -47,36 +49,44 @@ public readonly struct AddressPortKey : IEquatable<AddressPortKey>
 
     public override bool Equals(object? obj) => obj is AddressPortKey other && Equals(other);
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public override int GetHashCode() => (int)IpAddr.Mix(Address.Lo ^ (Address.Hi * 0x9E3779B97F4A7C15UL) ^ ((ulong)Port.Packed << 17));
+    public ulong Hash
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => IpAddr.Mix(Address.Lo ^ (Address.Hi * 0x9E3779B97F4A7C15UL) ^ ((ulong)Port.Packed << 17));
+    }
+
+    public override int GetHashCode() => (int)Hash;
+
+    public override string ToString() => $"{Address} {Port.Protocol}/{Port.Port} {Port.Class}";
 
     public static bool operator ==(AddressPortKey left, AddressPortKey right) => left.Equals(right);
 
     public static bool operator !=(AddressPortKey left, AddressPortKey right) => !left.Equals(right);
 }
 
+/// <summary>A target row: packets to one address and port key; distinct sources exact, counted by <see cref="FingerprintSet"/>.</summary>
 public struct TargetStats
 {
     public ulong Packets;
     public ulong Bytes;
     public long FirstNs;
     public long LastNs;
-    public DistinctCounter Sources;
+    public ulong Sources;
 }
 
 public struct PortStats
 {
     public ulong Packets;
     public ulong Bytes;
-    public DistinctCounter Sources;
-    public DistinctCounter Targets;
+    public ulong Sources;
+    public ulong Targets;
 }
 
 public struct SourceStats
 {
     public ulong Packets;
     public ulong Bytes;
-    public DistinctCounter Targets;
+    public ulong Targets;
 }
 
 /// <summary>Which of a packet's tables a shard skips; the default, none, updates all three.</summary>

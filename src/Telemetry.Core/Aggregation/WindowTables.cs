@@ -1,18 +1,28 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 
 namespace Telemetry.Core.Aggregation;
 
 /// <summary>
 /// The three rollup tables of one sensor and one window, as one shard (or, after merging,
-/// all shards) saw them.
+/// all shards) saw them, and the fingerprints that make their distinct counts exact.
+/// A packet's target and port rows are kept by its destination's shard, its source row by its
+/// source's shard (<see cref="TableSkip"/>); so is each distinct count, by the shard that sees
+/// every packet it depends on: a target's sources and a port's targets by the destination's
+/// shard, a source's targets and a port's sources by the source's shard. Each shard's partial
+/// port row then holds a disjoint part of every count, and merging the partials is addition.
 /// </summary>
 public sealed class WindowTables
 {
-    /// <summary>Approximate bytes of one dictionary entry of each table (key, value, hash and link).</summary>
-    internal const int TargetEntryBytes = 88;
-    internal const int PortEntryBytes = 96;
-    internal const int SourceEntryBytes = 72;
+    /// <summary>Bytes of one key of each table at full load: its entry and two slots; and of one fingerprint.</summary>
+    internal static readonly int TargetEntryBytes = new KeyTable<AddressPortKey, TargetStats>().BytesPerKey;
+    internal static readonly int PortEntryBytes = new KeyTable<PortKey, PortStats>().BytesPerKey;
+    internal static readonly int SourceEntryBytes = new KeyTable<AddressPortKey, SourceStats>().BytesPerKey;
+    internal const int FingerprintBytes = 16;
+
+    // Domains of the three kinds of fingerprint, so a pair never collides with a triple by construction.
+    private const ulong TripleDomain = 0x2545F4914F6CDD1DUL;
+    private const ulong PortSourceDomain = 0x5851F42D4C957F2DUL;
+    private const ulong PortTargetDomain = 0x14057B7EF767814FUL;
 
     public WindowTables(int sensorId, long windowStartNs)
     {
@@ -30,13 +40,16 @@ public sealed class WindowTables
     /// <summary>Closed before the watermark passed it, because memory ran past its cap.</summary>
     public bool IsEarly { get; set; }
 
-    public Dictionary<AddressPortKey, TargetStats> Targets { get; } = [];
+    public KeyTable<AddressPortKey, TargetStats> Targets { get; } = new();
 
-    public Dictionary<PortKey, PortStats> Ports { get; } = [];
+    public KeyTable<PortKey, PortStats> Ports { get; } = new();
 
-    public Dictionary<AddressPortKey, SourceStats> Sources { get; } = [];
+    public KeyTable<AddressPortKey, SourceStats> Sources { get; } = new();
 
-    /// <summary>Approximate heap bytes held: entries plus distinct-count storage.</summary>
+    /// <summary>Every (target, source, port), (port, source) and (port, target) this partial has counted.</summary>
+    public FingerprintSet Seen { get; } = new();
+
+    /// <summary>Approximate heap bytes held: table entries and slots, and fingerprints.</summary>
     public long ApproximateBytes { get; private set; }
 
     public int KeyCount => Targets.Count + Ports.Count + Sources.Count;
@@ -49,17 +62,39 @@ public sealed class WindowTables
         IsEarly = false;
     }
 
+    /// <summary>Starts loading the table and fingerprint slots a later <see cref="Add"/> of this packet will read.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Prefetch(in RollupInput packet)
+    {
+        var port = new PortKey(packet.Protocol, packet.Class, packet.Port);
+        ulong targetHash = packet.Destination.Hash64();
+        ulong sourceHash = packet.Source.Hash64();
+        Seen.Prefetch(Triple(targetHash, sourceHash, port));
+        if ((packet.Skip & TableSkip.TargetAndPort) == 0)
+        {
+            Targets.Prefetch(new AddressPortKey(packet.Destination, port));
+            Seen.Prefetch(Pair(targetHash, port, PortTargetDomain));
+        }
+
+        if ((packet.Skip & TableSkip.Source) == 0)
+        {
+            Sources.Prefetch(new AddressPortKey(packet.Source, port));
+            Seen.Prefetch(Pair(sourceHash, port, PortSourceDomain));
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Add(in RollupInput packet)
     {
         var port = new PortKey(packet.Protocol, packet.Class, packet.Port);
         ulong targetHash = packet.Destination.Hash64();
-        long taken = 0;
+        ulong sourceHash = packet.Source.Hash64();
+        bool newTriple = Seen.Add(Triple(targetHash, sourceHash, port));
+        long taken = newTriple ? FingerprintBytes : 0;
 
         if ((packet.Skip & TableSkip.TargetAndPort) == 0)
         {
-            ulong sourceHash = packet.Source.Hash64();
-            ref TargetStats target = ref CollectionsMarshal.GetValueRefOrAddDefault(Targets, new AddressPortKey(packet.Destination, port), out bool exists);
+            ref TargetStats target = ref Targets.GetValueRefOrAddDefault(new AddressPortKey(packet.Destination, port), out bool exists);
             if (!exists)
             {
                 target.FirstNs = packet.TimestampNs;
@@ -74,83 +109,77 @@ public sealed class WindowTables
 
             target.Packets++;
             target.Bytes += packet.IpBytes;
-            taken += target.Sources.Add(sourceHash);
+            target.Sources += newTriple ? 1UL : 0;
 
-            ref PortStats ports = ref CollectionsMarshal.GetValueRefOrAddDefault(Ports, port, out exists);
-            if (!exists)
-            {
-                taken += PortEntryBytes;
-            }
-
+            ref PortStats ports = ref Ports.GetValueRefOrAddDefault(port, out exists);
+            taken += exists ? 0 : PortEntryBytes;
             ports.Packets++;
             ports.Bytes += packet.IpBytes;
-            taken += ports.Sources.Add(sourceHash);
-            taken += ports.Targets.Add(targetHash);
+            if (Seen.Add(Pair(targetHash, port, PortTargetDomain)))
+            {
+                ports.Targets++;
+                taken += FingerprintBytes;
+            }
         }
 
         if ((packet.Skip & TableSkip.Source) == 0)
         {
-            ref SourceStats source = ref CollectionsMarshal.GetValueRefOrAddDefault(Sources, new AddressPortKey(packet.Source, port), out bool exists);
-            if (!exists)
-            {
-                taken += SourceEntryBytes;
-            }
-
+            ref SourceStats source = ref Sources.GetValueRefOrAddDefault(new AddressPortKey(packet.Source, port), out bool exists);
+            taken += exists ? 0 : SourceEntryBytes;
             source.Packets++;
             source.Bytes += packet.IpBytes;
-            taken += source.Targets.Add(targetHash);
+            source.Targets += newTriple ? 1UL : 0;
+            if (Seen.Add(Pair(sourceHash, port, PortSourceDomain)))
+            {
+                ref PortStats ports = ref Ports.GetValueRefOrAddDefault(port, out exists);
+                taken += exists ? 0 : PortEntryBytes;
+                ports.Sources++;
+                taken += FingerprintBytes;
+            }
         }
 
         ApproximateBytes += taken;
     }
 
     /// <summary>
-    /// Moves the port table of another shard's partial of the same window into this one; the
-    /// target and source tables stay where they are (each shard owns its keys of those).
+    /// Adds the port table of another shard's partial of the same window into this one; the
+    /// target and source tables stay where they are (each shard owns its keys of those), and
+    /// the distinct counts of the partials are disjoint, so they add.
     /// </summary>
     public void TakePortsFrom(WindowTables other)
     {
         long taken = 0;
-        foreach (KeyValuePair<PortKey, PortStats> pair in other.Ports)
+        foreach (ref TableEntry<PortKey, PortStats> pair in other.Ports.Entries)
         {
-            ref PortStats ports = ref CollectionsMarshal.GetValueRefOrAddDefault(Ports, pair.Key, out bool exists);
+            ref PortStats ports = ref Ports.GetValueRefOrAddDefault(pair.Key, out bool exists);
             taken += exists ? 0 : PortEntryBytes;
             ports.Packets += pair.Value.Packets;
             ports.Bytes += pair.Value.Bytes;
-            taken += ports.Sources.Merge(pair.Value.Sources);
-            taken += ports.Targets.Merge(pair.Value.Targets);
-            pair.Value.Sources.Release();
-            pair.Value.Targets.Release();
+            ports.Sources += pair.Value.Sources;
+            ports.Targets += pair.Value.Targets;
         }
 
         other.Ports.Clear();
         ApproximateBytes += taken;
     }
 
-    /// <summary>Returns every pooled distinct-count array and empties the tables, keeping their capacity.</summary>
+    /// <summary>Empties the tables and fingerprints, keeping their room.</summary>
     public void Clear()
     {
-        // Release works on a copy of each value: it hands the copy's arrays back to the pool,
-        // and the dictionaries are cleared right after, so nothing keeps the stale references.
-        foreach (TargetStats value in Targets.Values)
-        {
-            value.Sources.Release();
-        }
-
-        foreach (PortStats value in Ports.Values)
-        {
-            value.Sources.Release();
-            value.Targets.Release();
-        }
-
-        foreach (SourceStats value in Sources.Values)
-        {
-            value.Targets.Release();
-        }
-
         Targets.Clear();
         Ports.Clear();
         Sources.Clear();
+        Seen.Clear();
         ApproximateBytes = 0;
     }
+
+    // A 64-bit fingerprint of (target, source, port): the hashes are bijections of IPv4
+    // addresses, and each step a bijection of its input, so only the final folding can collide.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Triple(ulong targetHash, ulong sourceHash, PortKey port) =>
+        Net.IpAddr.Mix(targetHash ^ Net.IpAddr.Mix(sourceHash ^ TripleDomain ^ ((ulong)port.Packed << 29)));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Pair(ulong addressHash, PortKey port, ulong domain) =>
+        Net.IpAddr.Mix(addressHash ^ Net.IpAddr.Mix(domain ^ port.Packed));
 }

@@ -17,7 +17,7 @@ public class WindowTablesTests
         Class = trafficClass,
     };
 
-    /// <summary>200 packets: 3 targets × 2 ports, 100 sources, so some sets pass 64 values.</summary>
+    /// <summary>200 packets: 3 targets × 2 ports, 100 sources.</summary>
     private static List<RollupInput> Packets(int seed)
     {
         var random = new Random(seed);
@@ -51,15 +51,65 @@ public class WindowTablesTests
         Assert.Equal(144UL, target.Bytes);
         Assert.Equal(100, target.FirstNs);
         Assert.Equal(900, target.LastNs);
-        Assert.Equal(2, target.Sources.Count());
+        Assert.Equal(2UL, target.Sources);
         PortStats port = Assert.Single(tables.Ports).Value;
         Assert.Equal(3UL, port.Packets);
-        Assert.Equal(2, port.Sources.Count());
-        Assert.Equal(1, port.Targets.Count());
+        Assert.Equal(2UL, port.Sources);
+        Assert.Equal(1UL, port.Targets);
         Assert.Equal(2, tables.Sources.Count);
         Assert.Equal(2UL, tables.Sources[new AddressPortKey(IpAddr.FromV4(1), key.Port)].Packets);
         Assert.Equal(4, tables.KeyCount);
         Assert.True(tables.ApproximateBytes > 0);
+    }
+
+    [Fact]
+    public void Add_HundredsOfThousandsOfPackets_DistinctCountsEqualBruteForce()
+    {
+        // One hot target port probed by 20,000 sources and scanners sweeping thousands of
+        // targets: sets far past any small-set limit, counted exactly.
+        var random = new Random(21);
+        var packets = new List<RollupInput>();
+        for (int i = 0; i < 300_000; i++)
+        {
+            packets.Add(random.Next(3) == 0
+                ? Input(0x0B000000u + (uint)random.Next(20_000), 0xCB000001u, 23, i)
+                : Input(0x0C000000u + (uint)random.Next(40), 0xCB000000u + (uint)random.Next(50_000), (ushort)(random.Next(2) == 0 ? 22 : 445), i));
+        }
+
+        WindowTables tables = Fill(packets);
+
+        var targetSources = new Dictionary<AddressPortKey, HashSet<IpAddr>>();
+        var sourceTargets = new Dictionary<AddressPortKey, HashSet<IpAddr>>();
+        var portSources = new Dictionary<PortKey, HashSet<IpAddr>>();
+        var portTargets = new Dictionary<PortKey, HashSet<IpAddr>>();
+        foreach (RollupInput p in packets)
+        {
+            var port = new PortKey(p.Protocol, p.Class, p.Port);
+            Set(targetSources, new AddressPortKey(p.Destination, port)).Add(p.Source);
+            Set(sourceTargets, new AddressPortKey(p.Source, port)).Add(p.Destination);
+            Set(portSources, port).Add(p.Source);
+            Set(portTargets, port).Add(p.Destination);
+        }
+
+        Assert.Equal(targetSources.Count, tables.Targets.Count);
+        Assert.Equal(sourceTargets.Count, tables.Sources.Count);
+        Assert.True(targetSources.Values.Max(s => s.Count) > 15_000);
+        Assert.True(sourceTargets.Values.Max(s => s.Count) > 2_000);
+        Assert.All(targetSources, pair => Assert.Equal((ulong)pair.Value.Count, tables.Targets[pair.Key].Sources));
+        Assert.All(sourceTargets, pair => Assert.Equal((ulong)pair.Value.Count, tables.Sources[pair.Key].Targets));
+        Assert.All(portSources, pair => Assert.Equal((ulong)pair.Value.Count, tables.Ports[pair.Key].Sources));
+        Assert.All(portTargets, pair => Assert.Equal((ulong)pair.Value.Count, tables.Ports[pair.Key].Targets));
+
+        static HashSet<IpAddr> Set<TKey>(Dictionary<TKey, HashSet<IpAddr>> sets, TKey key)
+            where TKey : notnull
+        {
+            if (!sets.TryGetValue(key, out HashSet<IpAddr>? set))
+            {
+                sets[key] = set = [];
+            }
+
+            return set;
+        }
     }
 
     [Fact]
@@ -104,22 +154,22 @@ public class WindowTablesTests
         foreach ((AddressPortKey key, TargetStats expected) in whole.Targets)
         {
             TargetStats actual = shards.Single(t => t.Targets.ContainsKey(key)).Targets[key];
-            Assert.Equal((expected.Packets, expected.Bytes, expected.FirstNs, expected.LastNs, expected.Sources.Count()),
-                (actual.Packets, actual.Bytes, actual.FirstNs, actual.LastNs, actual.Sources.Count()));
+            Assert.Equal((expected.Packets, expected.Bytes, expected.FirstNs, expected.LastNs, expected.Sources),
+                (actual.Packets, actual.Bytes, actual.FirstNs, actual.LastNs, actual.Sources));
         }
 
         Assert.Equal(whole.Ports.Count, shards[0].Ports.Count);
         foreach ((PortKey key, PortStats expected) in whole.Ports)
         {
             PortStats actual = shards[0].Ports[key];
-            Assert.Equal((expected.Packets, expected.Bytes, expected.Sources.Count(), expected.Targets.Count()),
-                (actual.Packets, actual.Bytes, actual.Sources.Count(), actual.Targets.Count()));
+            Assert.Equal((expected.Packets, expected.Bytes, expected.Sources, expected.Targets),
+                (actual.Packets, actual.Bytes, actual.Sources, actual.Targets));
         }
 
         foreach ((AddressPortKey key, SourceStats expected) in whole.Sources)
         {
             SourceStats actual = shards.Single(t => t.Sources.ContainsKey(key)).Sources[key];
-            Assert.Equal((expected.Packets, expected.Bytes, expected.Targets.Count()), (actual.Packets, actual.Bytes, actual.Targets.Count()));
+            Assert.Equal((expected.Packets, expected.Bytes, expected.Targets), (actual.Packets, actual.Bytes, actual.Targets));
         }
 
         whole.Clear();
@@ -145,7 +195,7 @@ public class WindowTablesTests
         Assert.Equal(5, tables.SensorId);
         Assert.Equal(120, tables.WindowStartNs);
         tables.Add(Input(1, 2, 3, 4));
-        Assert.Equal(1, tables.Targets.Single().Value.Sources.Count());
+        Assert.Equal(1UL, tables.Targets.Single().Value.Sources);
     }
 
     [Fact]

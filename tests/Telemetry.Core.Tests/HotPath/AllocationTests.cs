@@ -142,8 +142,8 @@ public class AllocationTests
         DecodeAndAddAll(frames, 3 * DistinctFrames, tables, ref facts);
         int keys = tables.KeyCount;
         long bytes = tables.ApproximateBytes;
-        Assert.Contains(tables.Ports.Values, p => p.Sources.Count() > DistinctCounter.ExactLimit);
-        Assert.Contains(tables.Targets.Values, t => t.Sources.Count() > 1 && !t.Sources.IsEstimate);
+        Assert.Contains(tables.Ports.Values, p => p.Sources > 64);
+        Assert.Contains(tables.Targets.Values, t => t.Sources > 1);
 
         int decoded = 0;
         AssertAllocatesNothing(() =>

@@ -60,17 +60,17 @@ internal sealed class RecordingSink : IRollupSink
                 foreach ((AddressPortKey key, TargetStats value) in tables.Targets)
                 {
                     _targets.Add(new TargetRow(window, key.Address, key.Port.Protocol, key.Port.Class, key.Port.Port,
-                        value.Packets, value.Bytes, value.FirstNs, value.LastNs, value.Sources.Count()));
+                        value.Packets, value.Bytes, value.FirstNs, value.LastNs, (long)value.Sources));
                 }
 
                 foreach ((PortKey key, PortStats value) in tables.Ports)
                 {
-                    _ports.Add(new PortRow(window, key.Protocol, key.Class, key.Port, value.Packets, value.Bytes, value.Sources.Count(), value.Targets.Count()));
+                    _ports.Add(new PortRow(window, key.Protocol, key.Class, key.Port, value.Packets, value.Bytes, (long)value.Sources, (long)value.Targets));
                 }
 
                 foreach ((AddressPortKey key, SourceStats value) in tables.Sources)
                 {
-                    _sources.Add(new SourceRow(window, key.Address, key.Port.Protocol, key.Port.Class, key.Port.Port, value.Packets, value.Bytes, value.Targets.Count()));
+                    _sources.Add(new SourceRow(window, key.Address, key.Port.Protocol, key.Port.Class, key.Port.Port, value.Packets, value.Bytes, (long)value.Targets));
                 }
             }
 

@@ -1,0 +1,232 @@
+using System.Collections;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
+
+namespace Telemetry.Core.Aggregation;
+
+/// <summary>A key of a <see cref="KeyTable{TKey, TValue}"/>: equality and a well-mixed 64-bit hash.</summary>
+public interface ITableKey<TKey> : IEquatable<TKey>
+    where TKey : struct, ITableKey<TKey>
+{
+    /// <summary>All 64 bits are used: the low ones pick the slot, the high 32 are the slot's tag.</summary>
+    ulong Hash { get; }
+}
+
+/// <summary>One key and its value, stored inline in the table's dense entry array.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct TableEntry<TKey, TValue>
+{
+    public TKey Key;
+    public TValue Value;
+}
+
+/// <summary>
+/// The insert-only hash table behind the window tables. Keys and values sit inline in a dense
+/// array in insertion order; a separate slot array (open addressing, linear probing, at most
+/// half full) holds 8-byte words of a 32-bit tag from the key's hash and the entry's position.
+/// A new key costs one slot read (and an append at the end of the entries, which is usually in
+/// cache); an existing key the slot and its entry; other keys in the probe are mostly rejected
+/// by their tag without touching their entries. <see cref="Prefetch"/> lets a caller that knows
+/// its next keys start the slot reads early, which hides most of the cache misses of a table
+/// of millions of keys. <see cref="Dictionary{TKey, TValue}"/> takes two dependent misses
+/// (bucket, then entry) for every key, new or not.
+/// </summary>
+public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TValue>>
+    where TKey : struct, ITableKey<TKey>
+{
+    private const int MinEntries = 8;
+
+    // A table this size or larger that used under a quarter of its room in each of its last
+    // IdleUsesBeforeShrink windows shrinks by half, so a burst does not pin its memory for good,
+    // while a table that is sometimes full (the pool hands tables to windows of any size) keeps it.
+    private const int ShrinkAbove = 1 << 16;
+    private const int IdleUsesBeforeShrink = 8;
+
+    private ulong[] _slots = new ulong[MinEntries * 2];
+    private TableEntry<TKey, TValue>[] _entries = new TableEntry<TKey, TValue>[MinEntries];
+    private int _count;
+    private int _idleUses;
+
+    public int Count => _count;
+
+    /// <summary>Bytes of one entry and its two slots: what a key costs at full load.</summary>
+    public int BytesPerKey => (2 * sizeof(ulong)) + Unsafe.SizeOf<TableEntry<TKey, TValue>>();
+
+    /// <summary>Heap bytes held by the slot and entry arrays.</summary>
+    public long CapacityBytes => (_slots.Length * (long)sizeof(ulong)) + (_entries.Length * (long)Unsafe.SizeOf<TableEntry<TKey, TValue>>());
+
+    /// <summary>The entries in insertion order; valid until the next insert or clear.</summary>
+    public Span<TableEntry<TKey, TValue>> Entries => _entries.AsSpan(0, _count);
+
+    public IEnumerable<TKey> Keys => this.Select(pair => pair.Key);
+
+    public IEnumerable<TValue> Values => this.Select(pair => pair.Value);
+
+    public TValue this[TKey key] =>
+        TryGetValue(key, out TValue value) ? value : throw new KeyNotFoundException($"{key} is not in the table");
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref TValue GetValueRefOrAddDefault(in TKey key, out bool exists)
+    {
+        ulong hash = key.Hash;
+        uint tag = (uint)(hash >> 32);
+        ulong[] slots = _slots;
+        int mask = slots.Length - 1;
+        int i = (int)hash & mask;
+        while (true)
+        {
+            ulong slot = slots[i];
+            if (slot == 0)
+            {
+                exists = false;
+                return ref Insert(key, hash, i);
+            }
+
+            if ((uint)(slot >> 32) == tag)
+            {
+                ref TableEntry<TKey, TValue> entry = ref _entries[(int)(uint)slot - 1];
+                if (entry.Key.Equals(key))
+                {
+                    exists = true;
+                    return ref entry.Value;
+                }
+            }
+
+            i = (i + 1) & mask;
+        }
+    }
+
+    public bool TryGetValue(in TKey key, out TValue value)
+    {
+        ulong hash = key.Hash;
+        int mask = _slots.Length - 1;
+        for (int i = (int)hash & mask; _slots[i] != 0; i = (i + 1) & mask)
+        {
+            ulong slot = _slots[i];
+            if ((uint)(slot >> 32) == (uint)(hash >> 32) && _entries[(int)(uint)slot - 1].Key.Equals(key))
+            {
+                value = _entries[(int)(uint)slot - 1].Value;
+                return true;
+            }
+        }
+
+        value = default!;
+        return false;
+    }
+
+    public bool ContainsKey(in TKey key) => TryGetValue(key, out _);
+
+    /// <summary>Asks the CPU to start loading the cache line of the key's first slot (a hint: no effect without SSE).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe void Prefetch(in TKey key)
+    {
+        if (Sse.IsSupported)
+        {
+            ulong[] slots = _slots;
+            nint i = (nint)(uint)((int)key.Hash & (slots.Length - 1));
+
+            // A prefetch never faults, so a stale address after the GC moved the array is harmless.
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(slots), i)));
+        }
+    }
+
+    /// <summary>Empties the table, keeping its room unless the last use left most of it idle.</summary>
+    public void Clear()
+    {
+        _idleUses = _count < _entries.Length / 4 ? _idleUses + 1 : 0;
+        if (_entries.Length >= ShrinkAbove && _idleUses >= IdleUsesBeforeShrink)
+        {
+            _idleUses = 0;
+            _entries = new TableEntry<TKey, TValue>[_entries.Length / 2];
+            _slots = new ulong[_entries.Length * 2];
+        }
+        else
+        {
+            // The entries hold references to pooled arrays; clearing them lets a trimmed pool free them.
+            Array.Clear(_entries, 0, _count);
+            Array.Clear(_slots);
+        }
+
+        _count = 0;
+    }
+
+    public Enumerator GetEnumerator() => new(this);
+
+    IEnumerator<KeyValuePair<TKey, TValue>> IEnumerable<KeyValuePair<TKey, TValue>>.GetEnumerator() => GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    private ref TValue Insert(in TKey key, ulong hash, int slot)
+    {
+        if (_count == _entries.Length)
+        {
+            Grow();
+            slot = FreeSlot(_slots, hash);
+        }
+
+        int index = _count++;
+        ref TableEntry<TKey, TValue> entry = ref _entries[index];
+        entry.Key = key;
+        entry.Value = default!;
+        _slots[slot] = (hash & 0xFFFF_FFFF_0000_0000UL) | (uint)(index + 1);
+        return ref entry.Value;
+    }
+
+    private void Grow()
+    {
+        Array.Resize(ref _entries, _entries.Length * 2);
+        var slots = new ulong[_entries.Length * 2];
+        for (int i = 0; i < _count; i++)
+        {
+            ulong hash = _entries[i].Key.Hash;
+            slots[FreeSlot(slots, hash)] = (hash & 0xFFFF_FFFF_0000_0000UL) | (uint)(i + 1);
+        }
+
+        _slots = slots;
+    }
+
+    private static int FreeSlot(ulong[] slots, ulong hash)
+    {
+        int mask = slots.Length - 1;
+        int i = (int)hash & mask;
+        while (slots[i] != 0)
+        {
+            i = (i + 1) & mask;
+        }
+
+        return i;
+    }
+
+    /// <summary>Walks the entries in insertion order, as key-value pairs.</summary>
+    public struct Enumerator : IEnumerator<KeyValuePair<TKey, TValue>>
+    {
+        private readonly KeyTable<TKey, TValue> _table;
+        private int _index;
+
+        internal Enumerator(KeyTable<TKey, TValue> table)
+        {
+            _table = table;
+            _index = -1;
+        }
+
+        public readonly KeyValuePair<TKey, TValue> Current
+        {
+            get
+            {
+                ref TableEntry<TKey, TValue> entry = ref _table._entries[_index];
+                return new KeyValuePair<TKey, TValue>(entry.Key, entry.Value);
+            }
+        }
+
+        readonly object IEnumerator.Current => Current;
+
+        public bool MoveNext() => ++_index < _table._count;
+
+        public void Reset() => _index = -1;
+
+        public readonly void Dispose()
+        {
+        }
+    }
+}
