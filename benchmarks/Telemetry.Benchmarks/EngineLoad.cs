@@ -17,14 +17,27 @@ internal static class EngineLoad
     {
         int shards = int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture);
         var sink = new CountingSink();
+        long allocated = GC.GetTotalAllocatedBytes(precise: true);
+        await RunFilesAsync(shards, sink, args.Skip(1), (file, result, seconds) =>
+        {
+            long now = GC.GetTotalAllocatedBytes(precise: true);
+            double perPacket = (now - allocated) / (double)Math.Max(1, result.Packets);
+            allocated = now;
+            Console.WriteLine($"{Path.GetFileName(file)}: {result.Packets} packets in {seconds:F2} s = {result.Packets / seconds:F0} packets/s, {perPacket:F1} B allocated per packet");
+        });
+        Console.WriteLine($"shards {shards}: {Interlocked.Read(ref sink.Rows)} rows flushed, peak working set {Process.GetCurrentProcess().PeakWorkingSet64 >> 20} MiB");
+    }
+
+    /// <summary>Runs the files through one engine and sensor, in order, calling back after each with its seconds.</summary>
+    public static async Task RunFilesAsync(int shards, IRollupSink sink, IEnumerable<string> files, Action<string, IngestResult, double> fileDone)
+    {
         var engine = new AggregationEngine(new AggregationOptions { Shards = shards }, sink, NullLogger<AggregationEngine>.Instance);
         var ingestor = new CaptureIngestor(engine, NullTelemetryEvents.Instance, NullLogger<CaptureIngestor>.Instance);
         SensorState sensor = engine.Sensors.GetOrAdd("bench");
         engine.Start();
         AggregationEngine.SourceStarted(sensor);
-        foreach (string file in args.Skip(1))
+        foreach (string file in files)
         {
-            long allocated = GC.GetTotalAllocatedBytes(precise: true);
             var stopwatch = Stopwatch.StartNew();
             IngestResult result;
             await using (var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan | FileOptions.Asynchronous))
@@ -32,14 +45,11 @@ internal static class EngineLoad
                 result = await ingestor.IngestAsync(stream, sensor, file, CancellationToken.None);
             }
 
-            double seconds = stopwatch.Elapsed.TotalSeconds;
-            double perPacket = (GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)Math.Max(1, result.Packets);
-            Console.WriteLine($"{Path.GetFileName(file)}: {result.Packets} packets in {seconds:F2} s = {result.Packets / seconds:F0} packets/s, {perPacket:F1} B allocated per packet");
+            fileDone(file, result, stopwatch.Elapsed.TotalSeconds);
         }
 
         await engine.SourceEndedAsync(sensor, CancellationToken.None);
         await engine.CompleteAsync();
-        Console.WriteLine($"shards {shards}: {Interlocked.Read(ref sink.Rows)} rows flushed, peak working set {Process.GetCurrentProcess().PeakWorkingSet64 >> 20} MiB");
     }
 
     private sealed class CountingSink : IRollupSink

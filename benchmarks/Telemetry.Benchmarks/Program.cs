@@ -12,6 +12,12 @@ public static class Program
             return;
         }
 
+        if (args.Length > 0 && args[0] == "keys")
+        {
+            await KeyCount.RunAsync(args[1..]);
+            return;
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

@@ -5,10 +5,10 @@ namespace Telemetry.Benchmarks;
 /// <summary>An in-memory pcap of the simulator's darknet mix, built once per benchmark class.</summary>
 internal static class SyntheticCapture
 {
-    public static byte[] Pcap(int packets, int prefixLength = 16, int sources = 20_000)
+    public static byte[] Pcap(int packets, int prefixLength = 16, int sources = 20_000, CaptureFormat format = CaptureFormat.Pcap)
     {
         using var stream = new MemoryStream();
-        var writer = new PcapStreamWriter(stream);
+        var writer = new PcapStreamWriter(stream, format);
         var generator = new DarknetTrafficGenerator(0xC6120000, prefixLength, sources, seed: 7);
         byte[] frame = new byte[DarknetTrafficGenerator.MaxFrameBytes];
         long ts = 1_700_000_000L * 1_000_000_000;
