@@ -18,18 +18,19 @@ internal static class EngineLoad
         int shards = int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture);
         var sink = new CountingSink();
         long allocated = GC.GetTotalAllocatedBytes(precise: true);
-        await RunFilesAsync(shards, sink, args.Skip(1), (file, result, seconds) =>
+        await RunFilesAsync(shards, sink, args.Skip(1), (file, result, seconds, engine) =>
         {
             long now = GC.GetTotalAllocatedBytes(precise: true);
             double perPacket = (now - allocated) / (double)Math.Max(1, result.Packets);
             allocated = now;
-            Console.WriteLine($"{Path.GetFileName(file)}: {result.Packets} packets in {seconds:F2} s = {result.Packets / seconds:F0} packets/s, {perPacket:F1} B allocated per packet");
+            Console.WriteLine($"{Path.GetFileName(file)}: {result.Packets} packets in {seconds:F2} s = {result.Packets / seconds:F0} packets/s, {perPacket:F1} B allocated per packet; "
+                + $"open windows hold {engine.OpenKeys} keys, {engine.OpenBytes / (double)Math.Max(1, engine.OpenKeys):F0} B charged per key");
         });
         Console.WriteLine($"shards {shards}: {Interlocked.Read(ref sink.Rows)} rows flushed, peak working set {Process.GetCurrentProcess().PeakWorkingSet64 >> 20} MiB");
     }
 
     /// <summary>Runs the files through one engine and sensor, in order, calling back after each with its seconds.</summary>
-    public static async Task RunFilesAsync(int shards, IRollupSink sink, IEnumerable<string> files, Action<string, IngestResult, double> fileDone)
+    public static async Task RunFilesAsync(int shards, IRollupSink sink, IEnumerable<string> files, Action<string, IngestResult, double, AggregationEngine> fileDone)
     {
         var engine = new AggregationEngine(new AggregationOptions { Shards = shards }, sink, NullLogger<AggregationEngine>.Instance);
         var ingestor = new CaptureIngestor(engine, NullTelemetryEvents.Instance, NullLogger<CaptureIngestor>.Instance);
@@ -45,7 +46,7 @@ internal static class EngineLoad
                 result = await ingestor.IngestAsync(stream, sensor, file, CancellationToken.None);
             }
 
-            fileDone(file, result, stopwatch.Elapsed.TotalSeconds);
+            fileDone(file, result, stopwatch.Elapsed.TotalSeconds, engine);
         }
 
         await engine.SourceEndedAsync(sensor, CancellationToken.None);

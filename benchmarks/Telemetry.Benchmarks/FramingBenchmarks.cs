@@ -12,6 +12,7 @@ namespace Telemetry.Benchmarks;
 /// <see cref="GZipStream"/> into a 64 KiB buffer as the ingestor's pipe does. Setup checks that every format frames all 1 M packets. Each operation is one packet.
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class FramingBenchmarks
 {
     private const int Packets = 1_000_000;

@@ -14,7 +14,7 @@ namespace Telemetry.Benchmarks;
 internal static class KeyCount
 {
     public static Task RunAsync(string[] args) =>
-        EngineLoad.RunFilesAsync(1, new PrintingSink(), args, (file, result, _) => Console.WriteLine($"file={Path.GetFileName(file)} packets={result.Packets}"));
+        EngineLoad.RunFilesAsync(1, new PrintingSink(), args, (file, result, _, _) => Console.WriteLine($"file={Path.GetFileName(file)} packets={result.Packets}"));
 
     private sealed class PrintingSink : IRollupSink
     {

@@ -13,6 +13,7 @@ namespace Telemetry.Benchmarks;
 /// <c>Allocated</c> is bytes per row; the pooled buffer is rented once, in the setup.
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class RowBinaryBenchmarks
 {
     /// <summary>Target rows: 250,000 addresses (a /14) × 4 ports; as many source rows.</summary>

@@ -74,7 +74,7 @@ for len in $PREFIXES; do
     for cores in $CORES; do
       read -r wall user sys rss _ < <(measured taskset -c "0-$((cores - 1))" env DOTNET_gcServer="${DOTNET_gcServer:-0}" \
         dotnet "$bench_dll" engine "$cores" "${captures[@]}")
-      mapfile -t pps < <(sed -n 's/.*: \([0-9]*\) packets in .* = \([0-9]*\) packets\/s, \([0-9.]*\) B allocated per packet$/\1 \2 \3/p' "$BENCH_DIR/last.out")
+      mapfile -t pps < <(sed -n 's/.*: \([0-9]*\) packets in .* = \([0-9]*\) packets\/s, \([0-9.]*\) B allocated per packet;.*$/\1 \2 \3/p' "$BENCH_DIR/last.out")
       rows=$(sed -n 's/^shards [0-9]*: \([0-9]*\) rows flushed.*/\1/p' "$BENCH_DIR/last.out")
       if ((${#pps[@]} != FILES)) || [[ "${pps[0]%% *}" != "$PACKETS" || "$rows" != "$rows_expected" ]]; then
         echo "sweep: /$len, $cores cores, run $run: expected $FILES files of $PACKETS packets and $rows_expected rows:" >&2

@@ -26,6 +26,7 @@ public sealed partial class AggregationEngine : IAsyncDisposable
     private Task _flusher = Task.CompletedTask;
     private Task _idle = Task.CompletedTask;
     private int _completed;
+    private long _pooledBytes;
     private volatile PortTotal[] _topPorts = [];
     private long _topWindowStart = long.MinValue;
     private readonly Dictionary<(byte Protocol, ushort Port), long> _topAccumulator = [];
@@ -107,6 +108,7 @@ public sealed partial class AggregationEngine : IAsyncDisposable
     {
         if (_tables.TryTake(out WindowTables? tables))
         {
+            Interlocked.Add(ref _pooledBytes, -tables.CapacityBytes);
             tables.Reset(sensorId, windowStartNs);
             return tables;
         }
@@ -119,9 +121,13 @@ public sealed partial class AggregationEngine : IAsyncDisposable
         tables.Clear();
 
         // Enough for every shard to have an open, a closing and a flushing window of every sensor
-        // seen, so a steady stream of windows reuses tables instead of growing new ones.
-        if (_tables.Count < _shards.Length * Math.Max(8, 3 * Sensors.Count))
+        // seen, so a steady stream of windows reuses tables instead of growing new ones; and no
+        // more room kept idle than the open windows may hold, so the pool cannot double memory.
+        long bytes = tables.CapacityBytes;
+        if (_tables.Count < _shards.Length * Math.Max(8, 3 * Sensors.Count)
+            && Interlocked.Read(ref _pooledBytes) + bytes <= _options.MaxMemoryBytes)
         {
+            Interlocked.Add(ref _pooledBytes, bytes);
             _tables.Add(tables);
         }
     }
@@ -270,14 +276,21 @@ public sealed partial class AggregationEngine : IAsyncDisposable
             var key = (tables.SensorId, tables.WindowStartNs);
             if (_pending.TryGetValue(key, out Pending? pending))
             {
-                // Shards own disjoint target and source keys; only port rows meet here.
-                pending.Parts[0].TakePortsFrom(tables);
+                // Shards own disjoint target and source keys; only port rows meet here. The
+                // distinct counts of two shards' port rows are disjoint, so they add; a second
+                // partial from the same shard (late packets, a window reopened after a flush)
+                // counted against a fresh fingerprint set, so it keeps its own port rows.
+                if (pending.Merged.Add(closed.Shard))
+                {
+                    pending.Parts[0].TakePortsFrom(tables);
+                }
+
                 pending.Parts.Add(tables);
                 pending.RequiredEpoch = Math.Max(pending.RequiredEpoch, closed.ClosedByEpoch);
             }
             else
             {
-                _pending.Add(key, new Pending(tables, closed.ClosedByEpoch));
+                _pending.Add(key, new Pending(tables, closed.ClosedByEpoch, closed.Shard));
             }
         }
 
@@ -348,6 +361,12 @@ public sealed partial class AggregationEngine : IAsyncDisposable
 
             foreach (KeyValuePair<PortKey, PortStats> pair in tables.Ports)
             {
+                // A source shard's partial port row carries only distinct sources.
+                if (pair.Value.Packets == 0)
+                {
+                    continue;
+                }
+
                 var key = (pair.Key.Protocol, pair.Key.Port);
                 _topAccumulator[key] = _topAccumulator.GetValueOrDefault(key) + (long)pair.Value.Packets;
             }
@@ -392,10 +411,13 @@ public sealed partial class AggregationEngine : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Error, Message = "Flush of {Windows} windows failed; their rows are lost")]
     private partial void LogFlushFailed(Exception exception, int windows);
 
-    private sealed class Pending(WindowTables first, long requiredEpoch)
+    private sealed class Pending(WindowTables first, long requiredEpoch, int shard)
     {
         /// <summary>The shards' partials of one window; the first holds the merged port table.</summary>
         public List<WindowTables> Parts { get; } = [first];
+
+        /// <summary>Shards whose port rows are in the first part's port table.</summary>
+        public HashSet<int> Merged { get; } = [shard];
 
         public long RequiredEpoch { get; set; } = requiredEpoch;
     }

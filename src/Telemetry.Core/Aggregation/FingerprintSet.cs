@@ -9,8 +9,9 @@ namespace Telemetry.Core.Aggregation;
 /// (port, source) and (port, target) pairs. A fingerprint seen for the first time adds one to
 /// the distinct count of each row it belongs to, so every row's count is exact and a row holds
 /// a plain number instead of a set of its own. Open addressing with linear probing, at most
-/// 5/8 full: 13–26 bytes per fingerprint. Two different triples share a fingerprint with
-/// probability about n²/2⁶⁵ per window (10⁻⁶ at 10 million), the only way a count can be off.
+/// 5/8 full: 13–26 bytes per fingerprint. Two of the n fingerprints of a window (triples and
+/// pairs together) coincide with probability about n²/2⁶⁵ (2.7·10⁻⁶ at n = 10 million), the
+/// only way a count can be off.
 /// </summary>
 public sealed class FingerprintSet
 {

@@ -48,6 +48,9 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     private int _count;
     private int _idleUses;
 
+    // Set by Clear, reset by the first insert: a second Clear of an unused table is not another idle window.
+    private bool _cleared;
+
     public int Count => _count;
 
     /// <summary>Bytes of one entry and its two slots: what a key costs at full load.</summary>
@@ -134,6 +137,12 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     /// <summary>Empties the table, keeping its room unless the last use left most of it idle.</summary>
     public void Clear()
     {
+        if (_cleared)
+        {
+            return;
+        }
+
+        _cleared = true;
         _idleUses = _count < _entries.Length / 4 ? _idleUses + 1 : 0;
         if (_entries.Length >= ShrinkAbove && _idleUses >= IdleUsesBeforeShrink)
         {
@@ -143,12 +152,41 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
         }
         else
         {
-            // The entries hold references to pooled arrays; clearing them lets a trimmed pool free them.
-            Array.Clear(_entries, 0, _count);
-            Array.Clear(_slots);
+            if (RuntimeHelpers.IsReferenceOrContainsReferences<TableEntry<TKey, TValue>>())
+            {
+                Array.Clear(_entries, 0, _count);
+            }
+
+            ClearSlots();
         }
 
         _count = 0;
+    }
+
+    // A big table that held few keys clears just their slots instead of the whole array. Each
+    // used slot holds its entry's exact word, found by probing from the key's home slot; slots
+    // already zeroed on the way are passed over, since the word is known to lie further on.
+    private void ClearSlots()
+    {
+        if (_count * 8L >= _slots.Length)
+        {
+            Array.Clear(_slots);
+            return;
+        }
+
+        int mask = _slots.Length - 1;
+        for (int e = 0; e < _count; e++)
+        {
+            ulong hash = _entries[e].Key.Hash;
+            ulong word = (hash & 0xFFFF_FFFF_0000_0000UL) | (uint)(e + 1);
+            int i = (int)hash & mask;
+            while (_slots[i] != word)
+            {
+                i = (i + 1) & mask;
+            }
+
+            _slots[i] = 0;
+        }
     }
 
     public Enumerator GetEnumerator() => new(this);
@@ -165,6 +203,7 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
             slot = FreeSlot(_slots, hash);
         }
 
+        _cleared = false;
         int index = _count++;
         ref TableEntry<TKey, TValue> entry = ref _entries[index];
         entry.Key = key;

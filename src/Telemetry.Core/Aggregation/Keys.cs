@@ -52,7 +52,9 @@ public readonly struct AddressPortKey : ITableKey<AddressPortKey>
     public ulong Hash
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => IpAddr.Mix(Address.Lo ^ (Address.Hi * 0x9E3779B97F4A7C15UL) ^ ((ulong)Port.Packed << 17));
+        // For IPv4 (::ffff:a.b.c.d) the top 32 bits of Lo are constant, so the port key placed
+        // there never overlaps the address: distinct IPv4 keys have distinct hashes.
+        get => IpAddr.Mix(Address.Lo ^ (Address.Hi * 0x9E3779B97F4A7C15UL) ^ ((ulong)Port.Packed << 32));
     }
 
     public override int GetHashCode() => (int)Hash;

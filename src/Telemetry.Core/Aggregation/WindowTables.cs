@@ -19,7 +19,8 @@ public sealed class WindowTables
     internal static readonly int SourceEntryBytes = new KeyTable<AddressPortKey, SourceStats>().BytesPerKey;
     internal const int FingerprintBytes = 16;
 
-    // Domains of the three kinds of fingerprint, so a pair never collides with a triple by construction.
+    // Domains of the three kinds of fingerprint, so a pair and a triple that share inputs still
+    // get unrelated fingerprints (they coincide only by chance, like any two fingerprints).
     private const ulong TripleDomain = 0x2545F4914F6CDD1DUL;
     private const ulong PortSourceDomain = 0x5851F42D4C957F2DUL;
     private const ulong PortTargetDomain = 0x14057B7EF767814FUL;
@@ -49,8 +50,15 @@ public sealed class WindowTables
     /// <summary>Every (target, source, port), (port, source) and (port, target) this partial has counted.</summary>
     public FingerprintSet Seen { get; } = new();
 
-    /// <summary>Approximate heap bytes held: table entries and slots, and fingerprints.</summary>
+    /// <summary>
+    /// Bytes charged for what the window holds, as the memory cap counts them: each key at its
+    /// table's full-load cost and 16 bytes per fingerprint. The arrays themselves
+    /// (<see cref="CapacityBytes"/>) are up to about twice that just after a table doubles.
+    /// </summary>
     public long ApproximateBytes { get; private set; }
+
+    /// <summary>Heap bytes of the tables' and fingerprint set's arrays, used or not.</summary>
+    public long CapacityBytes => Targets.CapacityBytes + Ports.CapacityBytes + Sources.CapacityBytes + Seen.CapacityBytes;
 
     public int KeyCount => Targets.Count + Ports.Count + Sources.Count;
 
@@ -173,8 +181,8 @@ public sealed class WindowTables
         ApproximateBytes = 0;
     }
 
-    // A 64-bit fingerprint of (target, source, port): the hashes are bijections of IPv4
-    // addresses, and each step a bijection of its input, so only the final folding can collide.
+    // A 64-bit fingerprint of (target, source, port) from the addresses' 64-bit hashes; folding
+    // three inputs into 64 bits can collide, with the probability given on FingerprintSet.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Triple(ulong targetHash, ulong sourceHash, PortKey port) =>
         Net.IpAddr.Mix(targetHash ^ Net.IpAddr.Mix(sourceHash ^ TripleDomain ^ ((ulong)port.Packed << 29)));

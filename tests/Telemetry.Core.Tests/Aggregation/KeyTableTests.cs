@@ -99,6 +99,88 @@ public class KeyTableTests
     }
 }
 
+public class KeyTableCollisionTests
+{
+    /// <summary>A key whose hash is the same for every value: every probe meets every other key.</summary>
+    private readonly record struct SameHash(int Value) : ITableKey<SameHash>
+    {
+        public ulong Hash => 0xDEAD_BEEF_0000_0001UL;
+    }
+
+    [Fact]
+    public void AllKeysOnOneHash_StillFoundAndAdded_AndClearFreesEverySlot()
+    {
+        var table = new KeyTable<SameHash, SourceStats>();
+        for (int i = 0; i < 2000; i++)
+        {
+            table.GetValueRefOrAddDefault(new SameHash(i), out bool exists).Packets += (ulong)i;
+            Assert.False(exists);
+        }
+
+        Assert.Equal(2000, table.Count);
+        Assert.True(table.TryGetValue(new SameHash(1999), out SourceStats last));
+        Assert.Equal(1999UL, last.Packets);
+        Assert.False(table.ContainsKey(new SameHash(2000)));
+
+        // A few keys in the big table: Clear frees just their slots, probing past the ones it
+        // already freed; afterwards none of them is found and all insert afresh.
+        table.Clear();
+        for (int round = 0; round < 2; round++)
+        {
+            for (int i = 0; i < 10; i++)
+            {
+                table.GetValueRefOrAddDefault(new SameHash(i * 7), out bool exists);
+                Assert.False(exists);
+            }
+
+            Assert.Equal(10, table.Count);
+            Assert.False(table.ContainsKey(new SameHash(1)));
+            table.Clear();
+            Assert.False(table.ContainsKey(new SameHash(0)));
+        }
+    }
+
+    [Fact]
+    public void Clear_Twice_CountsAsOneIdleWindow()
+    {
+        var table = new KeyTable<AddressPortKey, TargetStats>();
+        for (int i = 0; i < 100_000; i++)
+        {
+            table.GetValueRefOrAddDefault(new AddressPortKey(IpAddr.FromV4((uint)i), new PortKey(6, TrafficClass.TcpSyn, 23)), out _);
+        }
+
+        table.Clear();
+        long full = table.CapacityBytes;
+
+        // Sixteen clears with no inserts between them are one idle window, not sixteen.
+        for (int i = 0; i < 16; i++)
+        {
+            table.Clear();
+        }
+
+        Assert.Equal(full, table.CapacityBytes);
+    }
+
+    [Fact]
+    public void AddressPortKey_Ipv4_DistinctKeysHaveDistinctHashes()
+    {
+        // Addresses that differ only above bit 17 and ports that differ by one: the old layout
+        // (port shifted by 17) gave pairs like these one hash.
+        var hashes = new HashSet<ulong>();
+        int keys = 0;
+        for (uint high = 0; high < 64; high++)
+        {
+            for (ushort port = 20; port < 30; port++)
+            {
+                hashes.Add(new AddressPortKey(IpAddr.FromV4((high << 17) | 1), new PortKey(6, TrafficClass.TcpSyn, port)).Hash);
+                keys++;
+            }
+        }
+
+        Assert.Equal(keys, hashes.Count);
+    }
+}
+
 public class FingerprintSetTests
 {
     [Fact]
