@@ -10,7 +10,7 @@ namespace Telemetry.ClickHouse;
 /// exponential backoff until it succeeds or the service stops.
 /// </summary>
 /// <remarks>
-/// Rows go straight from the window tables' dictionaries into a pooled buffer (see
+/// Rows go straight from the window tables' entries into a pooled buffer (see
 /// <see cref="RowBinary"/>): no row objects, no per-address arrays, nothing allocated per row.
 /// One chunk is encoded at a time, so a flush of millions of rows holds one chunk's bytes
 /// (about 7 MB at 100,000 target rows), and a retry sends the very bytes it sent before.

@@ -242,7 +242,7 @@ internal sealed class Rollups
 
     /// <summary>
     /// Asserts the tables match: the same keys, exact packets and bytes, and (when
-    /// <paramref name="distinct"/>) distinct counts exact up to 4096 and estimated within 2 % above.
+    /// <paramref name="distinct"/>) exact distinct counts.
     /// </summary>
     public static void AssertEqual(Rollups expected, Rollups actual, bool distinct, string context)
     {

@@ -32,7 +32,7 @@ public class AllocationTests
 
     /// <summary>
     /// 4096 distinct Ethernet frames: 64 targets × 4 ports × 5 classes, 4096 sources, some IPv6
-    /// and some ARP, so that distinct counters sit at one value, in the exact array and past 64.
+    /// and some ARP, so rows have from one to thousands of distinct sources or targets.
     /// </summary>
     private static byte[][] Frames()
     {

@@ -17,7 +17,7 @@ internal static class Rollups
 
     /// <param name="singleRowPerKey">
     /// True when every key must arrive in exactly one row (no early or late partials); distinct
-    /// counts are then compared too (exact up to 64, within 2 % above).
+    /// counts are then compared too, exactly.
     /// </param>
     public static void AssertMatch(RecordingSink sink, string sensor, IEnumerable<Expected> packets, long windowNs, bool singleRowPerKey)
     {

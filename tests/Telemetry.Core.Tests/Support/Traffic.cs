@@ -33,7 +33,7 @@ internal static class Traffic
         return packets;
     }
 
-    /// <summary>A scan of one target port from <paramref name="sources"/> distinct sources, enough to turn the distinct counts into estimates.</summary>
+    /// <summary>A scan of one target port from <paramref name="sources"/> distinct sources: one row with a large distinct count.</summary>
     public static List<GeneratedPacket> Scan(int sources, long start, string target = "203.0.113.250", ushort port = 5900)
     {
         var packets = new List<GeneratedPacket>(sources);
