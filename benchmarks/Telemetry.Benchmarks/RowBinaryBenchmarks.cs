@@ -7,7 +7,7 @@ using Telemetry.Core.Net;
 namespace Telemetry.Benchmarks;
 
 /// <summary>
-/// The ClickHouse sink's RowBinary encoding, straight from one window's dictionaries into the
+/// The ClickHouse sink's RowBinary encoding, straight from one window's tables into the
 /// pooled request buffer, in chunks of 100,000 rows as the sink sends them (no network).
 /// Each operation is one row (<c>OperationsPerInvoke</c>), so the mean is time per row and
 /// <c>Allocated</c> is bytes per row; the pooled buffer is rented once, in the setup.

@@ -1,6 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics.X86;
 
 namespace Telemetry.Core.Aggregation;
 
@@ -67,19 +65,9 @@ public sealed class FingerprintSet
         }
     }
 
-    /// <summary>Asks the CPU to start loading the fingerprint's first slot (a hint: no effect without SSE).</summary>
+    /// <summary>Asks the CPU to start loading the fingerprint's first slot.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public unsafe void Prefetch(ulong fingerprint)
-    {
-        if (Sse.IsSupported)
-        {
-            ulong[] slots = _slots;
-            nint i = (nint)(uint)((int)fingerprint & (slots.Length - 1));
-
-            // A prefetch never faults, so a stale address after the GC moved the array is harmless.
-            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(slots), i)));
-        }
-    }
+    public void Prefetch(ulong fingerprint) => SlotPrefetch.Home(_slots, fingerprint);
 
     /// <summary>Empties the set, keeping its room unless the last use left most of it idle.</summary>
     public void Clear()

@@ -1,7 +1,6 @@
 using System.Collections;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics.X86;
 
 namespace Telemetry.Core.Aggregation;
 
@@ -120,19 +119,9 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
 
     public bool ContainsKey(in TKey key) => TryGetValue(key, out _);
 
-    /// <summary>Asks the CPU to start loading the cache line of the key's first slot (a hint: no effect without SSE).</summary>
+    /// <summary>Asks the CPU to start loading the cache line of the key's first slot.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public unsafe void Prefetch(in TKey key)
-    {
-        if (Sse.IsSupported)
-        {
-            ulong[] slots = _slots;
-            nint i = (nint)(uint)((int)key.Hash & (slots.Length - 1));
-
-            // A prefetch never faults, so a stale address after the GC moved the array is harmless.
-            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(slots), i)));
-        }
-    }
+    public void Prefetch(in TKey key) => SlotPrefetch.Home(_slots, key.Hash);
 
     /// <summary>Empties the table, keeping its room unless the last use left most of it idle.</summary>
     public void Clear()
