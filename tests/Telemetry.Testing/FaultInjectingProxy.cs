@@ -75,6 +75,10 @@ public sealed class FaultInjectingProxy : IDisposable
             Failed++;
             context.Response.StatusCode = 500;
             byte[] message = "Code: 999. DB::Exception: injected failure"u8.ToArray();
+            // A fixed length, never chunked: HttpListener on Linux can leave a chunked response's
+            // last chunk for the next response on a kept-alive connection, which the client then
+            // reads as a status line of '0'.
+            context.Response.ContentLength64 = message.Length;
             await context.Response.OutputStream.WriteAsync(message);
             context.Response.Close();
             return;
@@ -113,6 +117,7 @@ public sealed class FaultInjectingProxy : IDisposable
         }
 
         byte[] answer = await response.Content.ReadAsByteArrayAsync();
+        context.Response.ContentLength64 = answer.Length;
         await context.Response.OutputStream.WriteAsync(answer);
         context.Response.Close();
     }
