@@ -3,13 +3,12 @@ using System.Runtime.CompilerServices;
 namespace Telemetry.Core.Aggregation;
 
 /// <summary>
-/// The set of 64-bit fingerprints a window has seen: (target, source, port) triples and
-/// (port, source) and (port, target) pairs. A fingerprint seen for the first time adds one to
-/// the distinct count of each row it belongs to, so every row's count is exact and a row holds
-/// a plain number instead of a set of its own. Open addressing with linear probing, at most
-/// 5/8 full: 13–26 bytes per fingerprint. Two of the n fingerprints of a window (triples and
-/// pairs together) coincide with probability about n²/2⁶⁵ (2.7·10⁻⁶ at n = 10 million), the
-/// only way a count can be off.
+/// The set of 64-bit fingerprints a window has seen: its (target, source, port) triples. A
+/// fingerprint seen for the first time adds one to the distinct count of each row it belongs
+/// to (the target's sources, the source's targets), so every row's count is exact and a row
+/// holds a plain number instead of a set of its own. Open addressing with linear probing, at
+/// most 5/8 full: 13–26 bytes per fingerprint. Two of the n fingerprints of a window coincide
+/// with probability about n²/2⁶⁵ (2.7·10⁻⁶ at n = 10 million), the only way a count can be off.
 /// </summary>
 public sealed class FingerprintSet
 {

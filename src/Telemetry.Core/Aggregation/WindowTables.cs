@@ -10,6 +10,9 @@ namespace Telemetry.Core.Aggregation;
 /// every packet it depends on: a target's sources and a port's targets by the destination's
 /// shard, a source's targets and a port's sources by the source's shard. Each shard's partial
 /// port row then holds a disjoint part of every count, and merging the partials is addition.
+/// A port's distinct targets need no fingerprints of their own: the target table's key is
+/// (destination, port), so a new target row is a new target of its port; likewise a new
+/// source row is a new source of its port. Only (target, source, port) triples are kept.
 /// </summary>
 public sealed class WindowTables
 {
@@ -19,11 +22,7 @@ public sealed class WindowTables
     internal static readonly int SourceEntryBytes = new KeyTable<AddressPortKey, SourceStats>().BytesPerKey;
     internal const int FingerprintBytes = 16;
 
-    // Domains of the three kinds of fingerprint, so a pair and a triple that share inputs still
-    // get unrelated fingerprints (they coincide only by chance, like any two fingerprints).
     private const ulong TripleDomain = 0x2545F4914F6CDD1DUL;
-    private const ulong PortSourceDomain = 0x5851F42D4C957F2DUL;
-    private const ulong PortTargetDomain = 0x14057B7EF767814FUL;
 
     public WindowTables(int sensorId, long windowStartNs)
     {
@@ -47,7 +46,7 @@ public sealed class WindowTables
 
     public KeyTable<AddressPortKey, SourceStats> Sources { get; } = new();
 
-    /// <summary>Every (target, source, port), (port, source) and (port, target) this partial has counted.</summary>
+    /// <summary>Every (target, source, port) this partial has counted.</summary>
     public FingerprintSet Seen { get; } = new();
 
     /// <summary>
@@ -75,19 +74,15 @@ public sealed class WindowTables
     public void Prefetch(in RollupInput packet)
     {
         var port = new PortKey(packet.Protocol, packet.Class, packet.Port);
-        ulong targetHash = packet.Destination.Hash64();
-        ulong sourceHash = packet.Source.Hash64();
-        Seen.Prefetch(Triple(targetHash, sourceHash, port));
+        Seen.Prefetch(Triple(packet.Destination.Hash64(), packet.Source.Hash64(), port));
         if ((packet.Skip & TableSkip.TargetAndPort) == 0)
         {
             Targets.Prefetch(new AddressPortKey(packet.Destination, port));
-            Seen.Prefetch(Pair(targetHash, port, PortTargetDomain));
         }
 
         if ((packet.Skip & TableSkip.Source) == 0)
         {
             Sources.Prefetch(new AddressPortKey(packet.Source, port));
-            Seen.Prefetch(Pair(sourceHash, port, PortSourceDomain));
         }
     }
 
@@ -95,15 +90,13 @@ public sealed class WindowTables
     public void Add(in RollupInput packet)
     {
         var port = new PortKey(packet.Protocol, packet.Class, packet.Port);
-        ulong targetHash = packet.Destination.Hash64();
-        ulong sourceHash = packet.Source.Hash64();
-        bool newTriple = Seen.Add(Triple(targetHash, sourceHash, port));
+        bool newTriple = Seen.Add(Triple(packet.Destination.Hash64(), packet.Source.Hash64(), port));
         long taken = newTriple ? FingerprintBytes : 0;
 
         if ((packet.Skip & TableSkip.TargetAndPort) == 0)
         {
-            ref TargetStats target = ref Targets.GetValueRefOrAddDefault(new AddressPortKey(packet.Destination, port), out bool exists);
-            if (!exists)
+            ref TargetStats target = ref Targets.GetValueRefOrAddDefault(new AddressPortKey(packet.Destination, port), out bool targetExists);
+            if (!targetExists)
             {
                 target.FirstNs = packet.TimestampNs;
                 target.LastNs = packet.TimestampNs;
@@ -119,30 +112,25 @@ public sealed class WindowTables
             target.Bytes += packet.IpBytes;
             target.Sources += newTriple ? 1UL : 0;
 
-            ref PortStats ports = ref Ports.GetValueRefOrAddDefault(port, out exists);
-            taken += exists ? 0 : PortEntryBytes;
+            ref PortStats ports = ref Ports.GetValueRefOrAddDefault(port, out bool portExists);
+            taken += portExists ? 0 : PortEntryBytes;
             ports.Packets++;
             ports.Bytes += packet.IpBytes;
-            if (Seen.Add(Pair(targetHash, port, PortTargetDomain)))
-            {
-                ports.Targets++;
-                taken += FingerprintBytes;
-            }
+            ports.Targets += targetExists ? 0UL : 1;
         }
 
         if ((packet.Skip & TableSkip.Source) == 0)
         {
-            ref SourceStats source = ref Sources.GetValueRefOrAddDefault(new AddressPortKey(packet.Source, port), out bool exists);
-            taken += exists ? 0 : SourceEntryBytes;
+            ref SourceStats source = ref Sources.GetValueRefOrAddDefault(new AddressPortKey(packet.Source, port), out bool sourceExists);
             source.Packets++;
             source.Bytes += packet.IpBytes;
             source.Targets += newTriple ? 1UL : 0;
-            if (Seen.Add(Pair(sourceHash, port, PortSourceDomain)))
+            if (!sourceExists)
             {
-                ref PortStats ports = ref Ports.GetValueRefOrAddDefault(port, out exists);
-                taken += exists ? 0 : PortEntryBytes;
+                taken += SourceEntryBytes;
+                ref PortStats ports = ref Ports.GetValueRefOrAddDefault(port, out bool portExists);
+                taken += portExists ? 0 : PortEntryBytes;
                 ports.Sources++;
-                taken += FingerprintBytes;
             }
         }
 
@@ -186,8 +174,4 @@ public sealed class WindowTables
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Triple(ulong targetHash, ulong sourceHash, PortKey port) =>
         Net.IpAddr.Mix(targetHash ^ Net.IpAddr.Mix(sourceHash ^ TripleDomain ^ ((ulong)port.Packed << 29)));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Pair(ulong addressHash, PortKey port, ulong domain) =>
-        Net.IpAddr.Mix(addressHash ^ Net.IpAddr.Mix(domain ^ port.Packed));
 }
