@@ -58,7 +58,7 @@ internal static class RowBinary
     /// Nanoseconds since the epoch as a DateTime value (whole seconds), held to the column's range
     /// (1970 to 2106) so that a wild capture timestamp cannot make an insert fail forever.
     /// </summary>
-    public static uint Seconds(long unixNs) => unixNs <= 0 ? 0 : (uint)Math.Min(unixNs / 1_000_000_000, uint.MaxValue);
+    public static uint Seconds(long unixNs) => UnixSeconds.From(unixNs);
 
     /// <summary>The INSERT statement that leads a request body; the rows follow the newline.</summary>
     public static byte[] InsertStatement(string database, string table, IReadOnlyList<RowBinaryColumn> columns) =>

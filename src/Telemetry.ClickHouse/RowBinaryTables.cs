@@ -53,8 +53,8 @@ internal readonly struct TargetLayout : IRowLayout<AddressPortKey, TargetStats>
         BinaryPrimitives.WriteUInt64LittleEndian(tail, value.Packets);
         BinaryPrimitives.WriteUInt64LittleEndian(tail[8..], value.Bytes);
         BinaryPrimitives.WriteUInt64LittleEndian(tail[16..], value.Sources);
-        BinaryPrimitives.WriteUInt32LittleEndian(tail[24..], RowBinary.Seconds(value.FirstNs));
-        BinaryPrimitives.WriteUInt32LittleEndian(tail[28..], RowBinary.Seconds(value.LastNs));
+        BinaryPrimitives.WriteUInt32LittleEndian(tail[24..], value.FirstSecond);
+        BinaryPrimitives.WriteUInt32LittleEndian(tail[28..], value.LastSecond);
         return o + 32;
     }
 }

@@ -12,8 +12,8 @@ public interface ITableKey<TKey> : IEquatable<TKey>
     ulong Hash { get; }
 }
 
-/// <summary>One key and its value, stored inline in the table's dense entry array.</summary>
-[StructLayout(LayoutKind.Sequential)]
+/// <summary>One key and its value, stored inline in the table's dense entry array (packed to 4 bytes).</summary>
+[StructLayout(LayoutKind.Sequential, Pack = 4)]
 public struct TableEntry<TKey, TValue>
 {
     public TKey Key;
@@ -23,7 +23,7 @@ public struct TableEntry<TKey, TValue>
 /// <summary>
 /// The insert-only hash table behind the window tables. Keys and values sit inline in a dense
 /// array in insertion order; a separate slot array (open addressing, linear probing, at most
-/// half full) holds 8-byte words of a 32-bit tag from the key's hash and the entry's position.
+/// 5/8 full) holds 8-byte words of a 32-bit tag from the key's hash and the entry's position.
 /// A new key costs one slot read (and an append at the end of the entries, which is usually in
 /// cache); an existing key the slot and its entry; other keys in the probe are mostly rejected
 /// by their tag without touching their entries. <see cref="Prefetch"/> lets a caller that knows
@@ -34,7 +34,7 @@ public struct TableEntry<TKey, TValue>
 public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TValue>>
     where TKey : struct, ITableKey<TKey>
 {
-    private const int MinEntries = 8;
+    private const int MinSlots = 16;
 
     // A table this size or larger that used under a quarter of its room in each of its last
     // IdleUsesBeforeShrink windows shrinks by half, so a burst does not pin its memory for good,
@@ -42,8 +42,8 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     private const int ShrinkAbove = 1 << 16;
     private const int IdleUsesBeforeShrink = 8;
 
-    private ulong[] _slots = new ulong[MinEntries * 2];
-    private TableEntry<TKey, TValue>[] _entries = new TableEntry<TKey, TValue>[MinEntries];
+    private ulong[] _slots = new ulong[MinSlots];
+    private TableEntry<TKey, TValue>[] _entries = new TableEntry<TKey, TValue>[EntriesFor(MinSlots)];
     private int _count;
     private int _idleUses;
 
@@ -52,8 +52,8 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
 
     public int Count => _count;
 
-    /// <summary>Bytes of one entry and its two slots: what a key costs at full load.</summary>
-    public int BytesPerKey => (2 * sizeof(ulong)) + Unsafe.SizeOf<TableEntry<TKey, TValue>>();
+    /// <summary>Bytes of one entry and its 8/5 slots (rounded up): what a key costs at full load.</summary>
+    public int BytesPerKey => ((8 * sizeof(ulong)) + 4) / 5 + Unsafe.SizeOf<TableEntry<TKey, TValue>>();
 
     /// <summary>Heap bytes held by the slot and entry arrays.</summary>
     public long CapacityBytes => (_slots.Length * (long)sizeof(ulong)) + (_entries.Length * (long)Unsafe.SizeOf<TableEntry<TKey, TValue>>());
@@ -136,8 +136,8 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
         if (_entries.Length >= ShrinkAbove && _idleUses >= IdleUsesBeforeShrink)
         {
             _idleUses = 0;
-            _entries = new TableEntry<TKey, TValue>[_entries.Length / 2];
-            _slots = new ulong[_entries.Length * 2];
+            _slots = new ulong[_slots.Length / 2];
+            _entries = new TableEntry<TKey, TValue>[EntriesFor(_slots.Length)];
         }
         else
         {
@@ -201,10 +201,13 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
         return ref entry.Value;
     }
 
+    // The slot array is at most 5/8 full: the entry array holds that many.
+    private static int EntriesFor(int slots) => slots / 8 * 5;
+
     private void Grow()
     {
-        Array.Resize(ref _entries, _entries.Length * 2);
-        var slots = new ulong[_entries.Length * 2];
+        var slots = new ulong[_slots.Length * 2];
+        Array.Resize(ref _entries, EntriesFor(slots.Length));
         for (int i = 0; i < _count; i++)
         {
             ulong hash = _entries[i].Key.Hash;

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Telemetry.Core.Decode;
 using Telemetry.Core.Net;
 
@@ -32,6 +33,8 @@ public readonly struct PortKey : ITableKey<PortKey>
 }
 
 /// <summary>An address with a <see cref="PortKey"/>: the key of the target and source tables.</summary>
+/// <remarks>Packed to 4 bytes, so a table entry does not spend 4 bytes of padding after it.</remarks>
+[StructLayout(LayoutKind.Sequential, Pack = 4)]
 public readonly struct AddressPortKey : ITableKey<AddressPortKey>
 {
     public AddressPortKey(IpAddr address, PortKey port)
@@ -66,29 +69,39 @@ public readonly struct AddressPortKey : ITableKey<AddressPortKey>
     public static bool operator !=(AddressPortKey left, AddressPortKey right) => !left.Equals(right);
 }
 
+// The stats are packed to 4 bytes and keep 32-bit distinct counts and times: a table entry
+// is part of every key's memory. A distinct count cannot pass 2³² in one window, since each
+// distinct item costs a fingerprint or a table entry under the memory cap; packet and byte
+// counts stay 64-bit, as a window may be a day long.
+
 /// <summary>A target row: packets to one address and port key; distinct sources exact, counted by <see cref="FingerprintSet"/>.</summary>
+[StructLayout(LayoutKind.Sequential, Pack = 4)]
 public struct TargetStats
 {
     public ulong Packets;
     public ulong Bytes;
-    public long FirstNs;
-    public long LastNs;
-    public ulong Sources;
+
+    /// <summary>Unix seconds of the first and last packet (ClickHouse keeps whole seconds).</summary>
+    public uint FirstSecond;
+    public uint LastSecond;
+    public uint Sources;
 }
 
+[StructLayout(LayoutKind.Sequential, Pack = 4)]
 public struct PortStats
 {
     public ulong Packets;
     public ulong Bytes;
-    public ulong Sources;
-    public ulong Targets;
+    public uint Sources;
+    public uint Targets;
 }
 
+[StructLayout(LayoutKind.Sequential, Pack = 4)]
 public struct SourceStats
 {
     public ulong Packets;
     public ulong Bytes;
-    public ulong Targets;
+    public uint Targets;
 }
 
 /// <summary>Which of a packet's tables a shard skips; the default, none, updates all three.</summary>

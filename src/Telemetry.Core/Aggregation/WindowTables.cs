@@ -96,27 +96,28 @@ public sealed class WindowTables
         if ((packet.Skip & TableSkip.TargetAndPort) == 0)
         {
             ref TargetStats target = ref Targets.GetValueRefOrAddDefault(new AddressPortKey(packet.Destination, port), out bool targetExists);
+            uint second = UnixSeconds.From(packet.TimestampNs);
             if (!targetExists)
             {
-                target.FirstNs = packet.TimestampNs;
-                target.LastNs = packet.TimestampNs;
+                target.FirstSecond = second;
+                target.LastSecond = second;
                 taken += TargetEntryBytes;
             }
             else
             {
-                target.FirstNs = Math.Min(target.FirstNs, packet.TimestampNs);
-                target.LastNs = Math.Max(target.LastNs, packet.TimestampNs);
+                target.FirstSecond = Math.Min(target.FirstSecond, second);
+                target.LastSecond = Math.Max(target.LastSecond, second);
             }
 
             target.Packets++;
             target.Bytes += packet.IpBytes;
-            target.Sources += newTriple ? 1UL : 0;
+            target.Sources += newTriple ? 1U : 0;
 
             ref PortStats ports = ref Ports.GetValueRefOrAddDefault(port, out bool portExists);
             taken += portExists ? 0 : PortEntryBytes;
             ports.Packets++;
             ports.Bytes += packet.IpBytes;
-            ports.Targets += targetExists ? 0UL : 1;
+            ports.Targets += targetExists ? 0U : 1;
         }
 
         if ((packet.Skip & TableSkip.Source) == 0)
@@ -124,7 +125,7 @@ public sealed class WindowTables
             ref SourceStats source = ref Sources.GetValueRefOrAddDefault(new AddressPortKey(packet.Source, port), out bool sourceExists);
             source.Packets++;
             source.Bytes += packet.IpBytes;
-            source.Targets += newTriple ? 1UL : 0;
+            source.Targets += newTriple ? 1U : 0;
             if (!sourceExists)
             {
                 taken += SourceEntryBytes;

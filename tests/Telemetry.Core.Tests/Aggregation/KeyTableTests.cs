@@ -9,6 +9,15 @@ public class KeyTableTests
     private static AddressPortKey Key(uint address, ushort port) => new(IpAddr.FromV4(address), new PortKey(6, TrafficClass.TcpSyn, port));
 
     [Fact]
+    public void Entries_ArePackedWithoutPadding()
+    {
+        // Every key's memory is its entry plus 8/5 of an 8-byte slot; padding would be paid millions of times.
+        Assert.Equal(48 + 13, new KeyTable<AddressPortKey, TargetStats>().BytesPerKey);
+        Assert.Equal(40 + 13, new KeyTable<AddressPortKey, SourceStats>().BytesPerKey);
+        Assert.Equal(28 + 13, new KeyTable<PortKey, PortStats>().BytesPerKey);
+    }
+
+    [Fact]
     public void GetValueRefOrAddDefault_MillionKeysWithRepeats_MatchesDictionary()
     {
         var random = new Random(5);

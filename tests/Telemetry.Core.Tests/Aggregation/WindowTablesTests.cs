@@ -41,16 +41,16 @@ public class WindowTablesTests
     public void Add_PacketsOfOneKey_SumsAndTracksFirstLastAndSources()
     {
         var tables = new WindowTables(0, 0);
-        tables.Add(Input(1, 9, 23, ts: 500, bytes: 40));
-        tables.Add(Input(2, 9, 23, ts: 100, bytes: 60));
-        tables.Add(Input(1, 9, 23, ts: 900, bytes: 44));
+        tables.Add(Input(1, 9, 23, ts: 5_500_000_000, bytes: 40));
+        tables.Add(Input(2, 9, 23, ts: 1_999_999_999, bytes: 60));
+        tables.Add(Input(1, 9, 23, ts: 9_000_000_001, bytes: 44));
 
         var key = new AddressPortKey(IpAddr.FromV4(9), new PortKey(6, TrafficClass.TcpSyn, 23));
         TargetStats target = tables.Targets[key];
         Assert.Equal(3UL, target.Packets);
         Assert.Equal(144UL, target.Bytes);
-        Assert.Equal(100, target.FirstNs);
-        Assert.Equal(900, target.LastNs);
+        Assert.Equal(1U, target.FirstSecond);
+        Assert.Equal(9U, target.LastSecond);
         Assert.Equal(2UL, target.Sources);
         PortStats port = Assert.Single(tables.Ports).Value;
         Assert.Equal(3UL, port.Packets);
@@ -154,8 +154,8 @@ public class WindowTablesTests
         foreach ((AddressPortKey key, TargetStats expected) in whole.Targets)
         {
             TargetStats actual = shards.Single(t => t.Targets.ContainsKey(key)).Targets[key];
-            Assert.Equal((expected.Packets, expected.Bytes, expected.FirstNs, expected.LastNs, expected.Sources),
-                (actual.Packets, actual.Bytes, actual.FirstNs, actual.LastNs, actual.Sources));
+            Assert.Equal((expected.Packets, expected.Bytes, expected.FirstSecond, expected.LastSecond, expected.Sources),
+                (actual.Packets, actual.Bytes, actual.FirstSecond, actual.LastSecond, actual.Sources));
         }
 
         Assert.Equal(whole.Ports.Count, shards[0].Ports.Count);

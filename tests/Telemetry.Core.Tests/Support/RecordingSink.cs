@@ -7,7 +7,7 @@ namespace Telemetry.Core.Tests.Support;
 /// <summary>Where a row came from: sensor, window and the window's flags.</summary>
 internal sealed record WindowInfo(string Sensor, long WindowStartNs, bool IsLate, bool IsEarly);
 
-internal sealed record TargetRow(WindowInfo Window, IpAddr Destination, byte Protocol, TrafficClass Class, ushort Port, ulong Packets, ulong Bytes, long FirstNs, long LastNs, long Sources);
+internal sealed record TargetRow(WindowInfo Window, IpAddr Destination, byte Protocol, TrafficClass Class, ushort Port, ulong Packets, ulong Bytes, long FirstSecond, long LastSecond, long Sources);
 
 internal sealed record PortRow(WindowInfo Window, byte Protocol, TrafficClass Class, ushort Port, ulong Packets, ulong Bytes, long Sources, long Targets);
 
@@ -60,7 +60,7 @@ internal sealed class RecordingSink : IRollupSink
                 foreach ((AddressPortKey key, TargetStats value) in tables.Targets)
                 {
                     _targets.Add(new TargetRow(window, key.Address, key.Port.Protocol, key.Port.Class, key.Port.Port,
-                        value.Packets, value.Bytes, value.FirstNs, value.LastNs, (long)value.Sources));
+                        value.Packets, value.Bytes, value.FirstSecond, value.LastSecond, (long)value.Sources));
                 }
 
                 foreach ((PortKey key, PortStats value) in tables.Ports)

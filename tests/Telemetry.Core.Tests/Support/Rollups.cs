@@ -5,7 +5,7 @@ using Telemetry.Core.Net;
 namespace Telemetry.Core.Tests.Support;
 
 /// <summary>What one rollup row holds (or several partial rows of one key add up to).</summary>
-internal readonly record struct Totals(ulong Packets, ulong Bytes, long DistinctA, long DistinctB, long FirstNs, long LastNs);
+internal readonly record struct Totals(ulong Packets, ulong Bytes, long DistinctA, long DistinctB, long FirstSecond, long LastSecond);
 
 /// <summary>
 /// Computes the three rollup tables from the test packets with LINQ, independently of the engine,
@@ -31,7 +31,7 @@ internal static class Rollups
             _ => 0,
             sink.Targets.Where(r => r.Window.Sensor == sensor)
                 .Select(r => ((r.Window.WindowStartNs, r.Destination, new PortKey(r.Protocol, r.Class, r.Port)),
-                    new Totals(r.Packets, r.Bytes, r.Sources, 0, r.FirstNs, r.LastNs))),
+                    new Totals(r.Packets, r.Bytes, r.Sources, 0, r.FirstSecond, r.LastSecond))),
             singleRowPerKey);
         Compare(
             "port",
@@ -68,7 +68,7 @@ internal static class Rollups
         Dictionary<TKey, Totals> expected = expectedGroups.ToDictionary(
             g => g.Key,
             g => new Totals((ulong)g.Count(), g.Aggregate(0UL, (sum, p) => sum + p.IpBytes), distinctA(g), distinctB(g),
-                g.Min(p => p.TimestampNs), g.Max(p => p.TimestampNs)));
+                UnixSeconds.From(g.Min(p => p.TimestampNs)), UnixSeconds.From(g.Max(p => p.TimestampNs))));
         Dictionary<TKey, List<Totals>> actual = rows.GroupBy(r => r.Key).ToDictionary(g => g.Key, g => g.Select(r => r.Row).ToList());
 
         List<TKey> missing = [.. expected.Keys.Where(k => !actual.ContainsKey(k))];
@@ -83,7 +83,7 @@ internal static class Rollups
             Assert.True(packets == e.Packets && bytes == e.Bytes, $"{table} {key}: {packets} packets / {bytes} bytes instead of {e.Packets} / {e.Bytes}");
             if (timesKept)
             {
-                Assert.True(parts.Min(p => p.FirstNs) == e.FirstNs && parts.Max(p => p.LastNs) == e.LastNs, $"{table} {key}: first/last timestamps differ");
+                Assert.True(parts.Min(p => p.FirstSecond) == e.FirstSecond && parts.Max(p => p.LastSecond) == e.LastSecond, $"{table} {key}: first/last timestamps differ");
             }
 
             if (singleRowPerKey)
