@@ -27,6 +27,8 @@ internal static class EngineLoad
                 + $"open windows hold {engine.OpenKeys} keys, {engine.OpenBytes / (double)Math.Max(1, engine.OpenKeys):F0} B charged per key");
         });
         Console.WriteLine($"shards {shards}: {Interlocked.Read(ref sink.Rows)} rows flushed, peak working set {Process.GetCurrentProcess().PeakWorkingSet64 >> 20} MiB");
+        double keys = Math.Max(1, sink.Keys);
+        Console.WriteLine($"windows written: {sink.Keys} keys; {sink.ChargedBytes / keys:F1} B charged and {sink.ArrayBytes / keys:F1} B of table and fingerprint arrays per key");
     }
 
     /// <summary>Runs the files through one engine and sensor, in order, calling back after each with its seconds.</summary>
@@ -57,9 +59,21 @@ internal static class EngineLoad
     {
         public long Rows;
 
+        // Over every window written: its keys, the bytes charged for it and its arrays' bytes.
+        public long Keys;
+        public long ChargedBytes;
+        public long ArrayBytes;
+
         public Task WriteAsync(RollupBatch batch, CancellationToken cancellationToken)
         {
             Interlocked.Add(ref Rows, batch.TargetRows + batch.PortRows + batch.SourceRows);
+            foreach (WindowTables window in batch.Windows)
+            {
+                Interlocked.Add(ref Keys, window.KeyCount);
+                Interlocked.Add(ref ChargedBytes, window.ApproximateBytes);
+                Interlocked.Add(ref ArrayBytes, window.CapacityBytes);
+            }
+
             return Task.CompletedTask;
         }
     }

@@ -75,9 +75,9 @@ public class RowBinaryBenchmarks
     public ulong TargetTableWalk()
     {
         ulong sum = 0;
-        foreach (ref TableEntry<AddressPortKey, TargetStats> pair in _batch.Windows[0].Targets.Entries)
+        foreach (ref TableEntry<CompactAddressKey, TargetStats> pair in _batch.Windows[0].Targets.Stored.Entries)
         {
-            sum += pair.Value.Packets + pair.Key.Address.Lo + pair.Value.Sources;
+            sum += pair.Value.Packets + pair.Key.Address + pair.Value.Sources;
         }
 
         return sum;

@@ -46,9 +46,9 @@ public sealed partial class ClickHouseSink : IRollupSink
     /// <summary>The writers of the four tables, in the order they are inserted.</summary>
     internal static ITableRowWriter[] Writers(SensorNameCache sensors) =>
     [
-        new WindowRowWriter<AddressPortKey, TargetStats, TargetLayout>(sensors),
+        new WindowRowWriter<CompactAddressKey, TargetStats, TargetLayout>(sensors),
         new WindowRowWriter<PortKey, PortStats, PortLayout>(sensors),
-        new WindowRowWriter<AddressPortKey, SourceStats, SourceLayout>(sensors),
+        new WindowRowWriter<CompactAddressKey, SourceStats, SourceLayout>(sensors),
         new HealthRowWriter(sensors),
     ];
 

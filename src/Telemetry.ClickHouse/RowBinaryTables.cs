@@ -17,11 +17,11 @@ internal interface IRowLayout<TKey, TValue>
 
     static abstract KeyTable<TKey, TValue> Rows(WindowTables window);
 
-    /// <summary>Writes one row; <paramref name="destination"/> holds at least MaxRowBytes plus the sensor's length.</summary>
-    static abstract int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, in TKey key, in TValue value);
+    /// <summary>Writes one row of <paramref name="window"/>; <paramref name="destination"/> holds at least MaxRowBytes plus the sensor's length.</summary>
+    static abstract int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, WindowTables window, in TKey key, in TValue value);
 }
 
-internal readonly struct TargetLayout : IRowLayout<AddressPortKey, TargetStats>
+internal readonly struct TargetLayout : IRowLayout<CompactAddressKey, TargetStats>
 {
     public static string Table => Schema.TargetTable;
 
@@ -42,12 +42,12 @@ internal readonly struct TargetLayout : IRowLayout<AddressPortKey, TargetStats>
 
     public static int MaxRowBytes { get; } = 4 + 16 + 1 + 2 + RowBinary.MaxClassBytes + (3 * 8) + (2 * 4);
 
-    public static KeyTable<AddressPortKey, TargetStats> Rows(WindowTables window) => window.Targets;
+    public static KeyTable<CompactAddressKey, TargetStats> Rows(WindowTables window) => window.Targets.Stored;
 
-    public static int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, in AddressPortKey key, in TargetStats value)
+    public static int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, WindowTables window, in CompactAddressKey key, in TargetStats value)
     {
         int o = RowBinary.WriteWindow(destination, windowStart, sensor);
-        key.Address.WriteBytes(destination.Slice(o, 16));
+        window.Targets.AddressOf(key).WriteBytes(destination.Slice(o, 16));
         o = RowBinary.WritePortKey(destination, o + 16, key.Port);
         Span<byte> tail = destination.Slice(o, 32);
         BinaryPrimitives.WriteUInt64LittleEndian(tail, value.Packets);
@@ -80,7 +80,7 @@ internal readonly struct PortLayout : IRowLayout<PortKey, PortStats>
 
     public static KeyTable<PortKey, PortStats> Rows(WindowTables window) => window.Ports;
 
-    public static int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, in PortKey key, in PortStats value)
+    public static int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, WindowTables window, in PortKey key, in PortStats value)
     {
         int o = RowBinary.WriteWindow(destination, windowStart, sensor);
         o = RowBinary.WritePortKey(destination, o, key);
@@ -93,7 +93,7 @@ internal readonly struct PortLayout : IRowLayout<PortKey, PortStats>
     }
 }
 
-internal readonly struct SourceLayout : IRowLayout<AddressPortKey, SourceStats>
+internal readonly struct SourceLayout : IRowLayout<CompactAddressKey, SourceStats>
 {
     public static string Table => Schema.SourceTable;
 
@@ -112,12 +112,12 @@ internal readonly struct SourceLayout : IRowLayout<AddressPortKey, SourceStats>
 
     public static int MaxRowBytes { get; } = 4 + 16 + 1 + 2 + RowBinary.MaxClassBytes + (3 * 8);
 
-    public static KeyTable<AddressPortKey, SourceStats> Rows(WindowTables window) => window.Sources;
+    public static KeyTable<CompactAddressKey, SourceStats> Rows(WindowTables window) => window.Sources.Stored;
 
-    public static int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, in AddressPortKey key, in SourceStats value)
+    public static int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, WindowTables window, in CompactAddressKey key, in SourceStats value)
     {
         int o = RowBinary.WriteWindow(destination, windowStart, sensor);
-        key.Address.WriteBytes(destination.Slice(o, 16));
+        window.Sources.AddressOf(key).WriteBytes(destination.Slice(o, 16));
         o = RowBinary.WritePortKey(destination, o + 16, key.Port);
         Span<byte> tail = destination.Slice(o, 24);
         BinaryPrimitives.WriteUInt64LittleEndian(tail, value.Packets);
@@ -152,6 +152,7 @@ internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sen
     private RollupBatch? _batch;
     private int _window;
     private bool _open;
+    private WindowTables? _windowTables;
     private KeyTable<TKey, TValue>? _rows;
     private int _next;
     private byte[] _sensor = [];
@@ -178,12 +179,13 @@ internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sen
             Span<TableEntry<TKey, TValue>> rows = _rows!.Entries;
             int next = _next;
             byte[] sensor = _sensor;
+            WindowTables window = _windowTables!;
             uint windowStart = _windowStart;
             int rowBytes = TLayout.MaxRowBytes + sensor.Length;
             while (written < maxRows && next < rows.Length)
             {
                 ref TableEntry<TKey, TValue> row = ref rows[next++];
-                buffer.Advance(TLayout.Write(buffer.GetSpan(rowBytes), windowStart, sensor, row.Key, row.Value));
+                buffer.Advance(TLayout.Write(buffer.GetSpan(rowBytes), windowStart, sensor, window, row.Key, row.Value));
                 written++;
             }
 
@@ -203,6 +205,7 @@ internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sen
         }
 
         WindowTables window = _batch.Windows[++_window];
+        _windowTables = window;
         _rows = TLayout.Rows(window);
         _next = 0;
         _sensor = sensors.Get(_batch.Sensors[window.SensorId].Name);

@@ -69,7 +69,7 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
         TryGetValue(key, out TValue value) ? value : throw new KeyNotFoundException($"{key} is not in the table");
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ref TValue GetValueRefOrAddDefault(in TKey key, out bool exists)
+    public ref TValue GetValueRefOrAddDefault(scoped in TKey key, out bool exists)
     {
         ulong hash = key.Hash;
         uint tag = (uint)(hash >> 32);
@@ -184,7 +184,7 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
-    private ref TValue Insert(in TKey key, ulong hash, int slot)
+    private ref TValue Insert(scoped in TKey key, ulong hash, int slot)
     {
         if (_count == _entries.Length)
         {

@@ -17,9 +17,12 @@ namespace Telemetry.Core.Aggregation;
 public sealed class WindowTables
 {
     /// <summary>Bytes of one key of each table at full load: its entry and two slots; and of one fingerprint.</summary>
-    internal static readonly int TargetEntryBytes = new KeyTable<AddressPortKey, TargetStats>().BytesPerKey;
+    internal static readonly int TargetEntryBytes = new AddressTable<TargetStats>().BytesPerKey;
     internal static readonly int PortEntryBytes = new KeyTable<PortKey, PortStats>().BytesPerKey;
-    internal static readonly int SourceEntryBytes = new KeyTable<AddressPortKey, SourceStats>().BytesPerKey;
+    internal static readonly int SourceEntryBytes = new AddressTable<SourceStats>().BytesPerKey;
+
+    // An IPv6 key is charged for its address too, whether or not another row has it already.
+    internal static readonly int V6AddressBytes = new AddressTable<SourceStats>().V6BytesPerAddress;
     internal const int FingerprintBytes = 16;
 
     private const ulong TripleDomain = 0x2545F4914F6CDD1DUL;
@@ -40,11 +43,11 @@ public sealed class WindowTables
     /// <summary>Closed before the watermark passed it, because memory ran past its cap.</summary>
     public bool IsEarly { get; set; }
 
-    public KeyTable<AddressPortKey, TargetStats> Targets { get; } = new();
+    public AddressTable<TargetStats> Targets { get; } = new();
 
     public KeyTable<PortKey, PortStats> Ports { get; } = new();
 
-    public KeyTable<AddressPortKey, SourceStats> Sources { get; } = new();
+    public AddressTable<SourceStats> Sources { get; } = new();
 
     /// <summary>Every (target, source, port) this partial has counted.</summary>
     public FingerprintSet Seen { get; } = new();
@@ -77,12 +80,12 @@ public sealed class WindowTables
         Seen.Prefetch(Triple(packet.Destination.Hash64(), packet.Source.Hash64(), port));
         if ((packet.Skip & TableSkip.TargetAndPort) == 0)
         {
-            Targets.Prefetch(new AddressPortKey(packet.Destination, port));
+            Targets.Prefetch(packet.Destination, port);
         }
 
         if ((packet.Skip & TableSkip.Source) == 0)
         {
-            Sources.Prefetch(new AddressPortKey(packet.Source, port));
+            Sources.Prefetch(packet.Source, port);
         }
     }
 
@@ -95,13 +98,13 @@ public sealed class WindowTables
 
         if ((packet.Skip & TableSkip.TargetAndPort) == 0)
         {
-            ref TargetStats target = ref Targets.GetValueRefOrAddDefault(new AddressPortKey(packet.Destination, port), out bool targetExists);
+            ref TargetStats target = ref Targets.GetValueRefOrAddDefault(packet.Destination, port, out bool targetExists);
             uint second = UnixSeconds.From(packet.TimestampNs);
             if (!targetExists)
             {
                 target.FirstSecond = second;
                 target.LastSecond = second;
-                taken += TargetEntryBytes;
+                taken += TargetEntryBytes + (packet.Destination.IsV4 ? 0 : V6AddressBytes);
             }
             else
             {
@@ -122,13 +125,13 @@ public sealed class WindowTables
 
         if ((packet.Skip & TableSkip.Source) == 0)
         {
-            ref SourceStats source = ref Sources.GetValueRefOrAddDefault(new AddressPortKey(packet.Source, port), out bool sourceExists);
+            ref SourceStats source = ref Sources.GetValueRefOrAddDefault(packet.Source, port, out bool sourceExists);
             source.Packets++;
             source.Bytes += packet.IpBytes;
             source.Targets += newTriple ? 1U : 0;
             if (!sourceExists)
             {
-                taken += SourceEntryBytes;
+                taken += SourceEntryBytes + (packet.Source.IsV4 ? 0 : V6AddressBytes);
                 ref PortStats ports = ref Ports.GetValueRefOrAddDefault(port, out bool portExists);
                 taken += portExists ? 0 : PortEntryBytes;
                 ports.Sources++;

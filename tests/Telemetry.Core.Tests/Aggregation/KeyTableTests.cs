@@ -12,9 +12,10 @@ public class KeyTableTests
     public void Entries_ArePackedWithoutPadding()
     {
         // Every key's memory is its entry plus 8/5 of an 8-byte slot; padding would be paid millions of times.
-        Assert.Equal(48 + 13, new KeyTable<AddressPortKey, TargetStats>().BytesPerKey);
-        Assert.Equal(40 + 13, new KeyTable<AddressPortKey, SourceStats>().BytesPerKey);
+        Assert.Equal(36 + 13, new AddressTable<TargetStats>().BytesPerKey);
+        Assert.Equal(28 + 13, new AddressTable<SourceStats>().BytesPerKey);
         Assert.Equal(28 + 13, new KeyTable<PortKey, PortStats>().BytesPerKey);
+        Assert.Equal(20 + 13, new AddressTable<TargetStats>().V6BytesPerAddress);
     }
 
     [Fact]
