@@ -75,8 +75,10 @@ public class RowBinaryBenchmarks
     public ulong TargetTableWalk()
     {
         ulong sum = 0;
-        foreach (ref TableEntry<CompactAddressKey, TargetStats> pair in _batch.Windows[0].Targets.Stored.Entries)
+        KeyTable<CompactAddressKey, TargetStats> rows = _batch.Windows[0].Targets.Stored;
+        for (int i = 0; i < rows.Count; i++)
         {
+            ref TableEntry<CompactAddressKey, TargetStats> pair = ref rows.EntryAt(i);
             sum += pair.Value.Packets + pair.Key.Address + pair.Value.Sources;
         }
 

@@ -176,21 +176,22 @@ internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sen
         {
             // The inner loop works on locals, which the JIT can keep in registers across the
             // calls it makes, and stores the position back when it stops.
-            Span<TableEntry<TKey, TValue>> rows = _rows!.Entries;
+            KeyTable<TKey, TValue> rows = _rows!;
+            int count = rows.Count;
             int next = _next;
             byte[] sensor = _sensor;
             WindowTables window = _windowTables!;
             uint windowStart = _windowStart;
             int rowBytes = TLayout.MaxRowBytes + sensor.Length;
-            while (written < maxRows && next < rows.Length)
+            while (written < maxRows && next < count)
             {
-                ref TableEntry<TKey, TValue> row = ref rows[next++];
+                ref TableEntry<TKey, TValue> row = ref rows.EntryAt(next++);
                 buffer.Advance(TLayout.Write(buffer.GetSpan(rowBytes), windowStart, sensor, window, row.Key, row.Value));
                 written++;
             }
 
             _next = next;
-            _open = next < rows.Length;
+            _open = next < count;
         }
 
         return written;

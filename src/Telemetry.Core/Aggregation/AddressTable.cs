@@ -130,7 +130,7 @@ public sealed class AddressTable<TValue> : IEnumerable<KeyValuePair<AddressPortK
 
     public bool ContainsKey(in AddressPortKey key) => TryGetValue(key, out _);
 
-    public IpAddr AddressOf(in CompactAddressKey key) => key.IsV6 ? _v6.Entries[(int)key.Address].Key.Address : IpAddr.FromV4(key.Address);
+    public IpAddr AddressOf(in CompactAddressKey key) => key.IsV6 ? _v6.EntryAt((int)key.Address).Key.Address : IpAddr.FromV4(key.Address);
 
     public AddressPortKey KeyOf(in CompactAddressKey key) => new(AddressOf(key), key.Port);
 

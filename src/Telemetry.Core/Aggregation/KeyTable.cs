@@ -21,19 +21,27 @@ public struct TableEntry<TKey, TValue>
 }
 
 /// <summary>
-/// The insert-only hash table behind the window tables. Keys and values sit inline in a dense
-/// array in insertion order; a separate slot array (open addressing, linear probing, at most
-/// 5/8 full) holds 8-byte words of a 32-bit tag from the key's hash and the entry's position.
-/// A new key costs one slot read (and an append at the end of the entries, which is usually in
-/// cache); an existing key the slot and its entry; other keys in the probe are mostly rejected
-/// by their tag without touching their entries. <see cref="Prefetch"/> lets a caller that knows
-/// its next keys start the slot reads early, which hides most of the cache misses of a table
-/// of millions of keys. <see cref="Dictionary{TKey, TValue}"/> takes two dependent misses
-/// (bucket, then entry) for every key, new or not.
+/// The insert-only hash table behind the window tables. Keys and values sit inline in dense
+/// chunks of entries in insertion order; a separate slot array (open addressing, linear
+/// probing, at most 5/8 full) holds 8-byte words of a 32-bit tag from the key's hash and the
+/// entry's position. A new key costs one slot read (and an append at the end of the entries,
+/// which is usually in cache); an existing key the slot and its entry; other keys in the probe
+/// are mostly rejected by their tag without touching their entries. <see cref="Prefetch"/> lets
+/// a caller that knows its next keys start the slot reads early, which hides most of the cache
+/// misses of a table of millions of keys. <see cref="Dictionary{TKey, TValue}"/> takes two
+/// dependent misses (bucket, then entry) for every key, new or not.
+/// Entries live in chunks of <see cref="ChunkEntries"/> (the first one grows up to that size),
+/// so a growing table neither copies its entries nor holds more than one chunk of room it does
+/// not use; only the slot array doubles.
 /// </summary>
 public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TValue>>
     where TKey : struct, ITableKey<TKey>
 {
+    /// <summary>Entries per chunk: 2¹⁴, about half a megabyte of 36-byte entries.</summary>
+    public const int ChunkEntries = 1 << ChunkShift;
+
+    private const int ChunkShift = 14;
+    private const int ChunkMask = ChunkEntries - 1;
     private const int MinSlots = 16;
 
     // A table this size or larger that used under a quarter of its room in each of its last
@@ -43,7 +51,10 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     private const int IdleUsesBeforeShrink = 8;
 
     private ulong[] _slots = new ulong[MinSlots];
-    private TableEntry<TKey, TValue>[] _entries = new TableEntry<TKey, TValue>[EntriesFor(MinSlots)];
+    private TableEntry<TKey, TValue>[][] _chunks = [new TableEntry<TKey, TValue>[MaxLoad(MinSlots)]];
+
+    // Entries the chunks hold room for.
+    private int _room = MaxLoad(MinSlots);
     private int _count;
     private int _idleUses;
 
@@ -55,11 +66,8 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     /// <summary>Bytes of one entry and its 8/5 slots (rounded up): what a key costs at full load.</summary>
     public int BytesPerKey => ((8 * sizeof(ulong)) + 4) / 5 + Unsafe.SizeOf<TableEntry<TKey, TValue>>();
 
-    /// <summary>Heap bytes held by the slot and entry arrays.</summary>
-    public long CapacityBytes => (_slots.Length * (long)sizeof(ulong)) + (_entries.Length * (long)Unsafe.SizeOf<TableEntry<TKey, TValue>>());
-
-    /// <summary>The entries in insertion order; valid until the next insert or clear.</summary>
-    public Span<TableEntry<TKey, TValue>> Entries => _entries.AsSpan(0, _count);
+    /// <summary>Heap bytes held by the slot array and the entry chunks.</summary>
+    public long CapacityBytes => (_slots.Length * (long)sizeof(ulong)) + (_room * (long)Unsafe.SizeOf<TableEntry<TKey, TValue>>());
 
     public IEnumerable<TKey> Keys => this.Select(pair => pair.Key);
 
@@ -67,6 +75,13 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
 
     public TValue this[TKey key] =>
         TryGetValue(key, out TValue value) ? value : throw new KeyNotFoundException($"{key} is not in the table");
+
+    /// <summary>The entry at a position in insertion order (0 to <see cref="Count"/> - 1); valid until the next clear.</summary>
+    public ref TableEntry<TKey, TValue> EntryAt(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)_count, nameof(index));
+        return ref Entry(index);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ref TValue GetValueRefOrAddDefault(scoped in TKey key, out bool exists)
@@ -87,7 +102,7 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
 
             if ((uint)(slot >> 32) == tag)
             {
-                ref TableEntry<TKey, TValue> entry = ref _entries[(int)(uint)slot - 1];
+                ref TableEntry<TKey, TValue> entry = ref Entry((int)(uint)slot - 1);
                 if (entry.Key.Equals(key))
                 {
                     exists = true;
@@ -106,9 +121,9 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
         for (int i = (int)hash & mask; _slots[i] != 0; i = (i + 1) & mask)
         {
             ulong slot = _slots[i];
-            if ((uint)(slot >> 32) == (uint)(hash >> 32) && _entries[(int)(uint)slot - 1].Key.Equals(key))
+            if ((uint)(slot >> 32) == (uint)(hash >> 32) && Entry((int)(uint)slot - 1).Key.Equals(key))
             {
-                value = _entries[(int)(uint)slot - 1].Value;
+                value = Entry((int)(uint)slot - 1).Value;
                 return true;
             }
         }
@@ -132,18 +147,27 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
         }
 
         _cleared = true;
-        _idleUses = _count < _entries.Length / 4 ? _idleUses + 1 : 0;
-        if (_entries.Length >= ShrinkAbove && _idleUses >= IdleUsesBeforeShrink)
+        _idleUses = _count < MaxLoad(_slots.Length) / 4 ? _idleUses + 1 : 0;
+        if (_slots.Length >= ShrinkAbove && _idleUses >= IdleUsesBeforeShrink)
         {
             _idleUses = 0;
             _slots = new ulong[_slots.Length / 2];
-            _entries = new TableEntry<TKey, TValue>[EntriesFor(_slots.Length)];
+            // Whole chunks beyond what the smaller slot array can index are let go.
+            int keep = MaxLoad(_slots.Length) >> ChunkShift;
+            if (keep > 0 && keep < _room >> ChunkShift)
+            {
+                Array.Resize(ref _chunks, keep);
+                _room = keep * ChunkEntries;
+            }
         }
         else
         {
             if (RuntimeHelpers.IsReferenceOrContainsReferences<TableEntry<TKey, TValue>>())
             {
-                Array.Clear(_entries, 0, _count);
+                for (int c = 0; c < _chunks.Length; c++)
+                {
+                    Array.Clear(_chunks[c]);
+                }
             }
 
             ClearSlots();
@@ -166,7 +190,7 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
         int mask = _slots.Length - 1;
         for (int e = 0; e < _count; e++)
         {
-            ulong hash = _entries[e].Key.Hash;
+            ulong hash = Entry(e).Key.Hash;
             ulong word = (hash & 0xFFFF_FFFF_0000_0000UL) | (uint)(e + 1);
             int i = (int)hash & mask;
             while (_slots[i] != word)
@@ -184,33 +208,60 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
+    // The slot array is at most 5/8 full.
+    private static int MaxLoad(int slots) => slots / 8 * 5;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ref TableEntry<TKey, TValue> Entry(int index) => ref _chunks[index >> ChunkShift][index & ChunkMask];
+
     private ref TValue Insert(scoped in TKey key, ulong hash, int slot)
     {
-        if (_count == _entries.Length)
+        if (_count == _room)
         {
-            Grow();
+            AddRoom();
+        }
+
+        if (_count == MaxLoad(_slots.Length))
+        {
+            GrowSlots();
             slot = FreeSlot(_slots, hash);
         }
 
         _cleared = false;
         int index = _count++;
-        ref TableEntry<TKey, TValue> entry = ref _entries[index];
+        ref TableEntry<TKey, TValue> entry = ref Entry(index);
         entry.Key = key;
         entry.Value = default!;
         _slots[slot] = (hash & 0xFFFF_FFFF_0000_0000UL) | (uint)(index + 1);
         return ref entry.Value;
     }
 
-    // The slot array is at most 5/8 full: the entry array holds that many.
-    private static int EntriesFor(int slots) => slots / 8 * 5;
+    // The first chunk doubles until it is a whole chunk; after that, whole chunks are added.
+    private void AddRoom()
+    {
+        if (_room < ChunkEntries)
+        {
+            Array.Resize(ref _chunks[0], Math.Min(_room * 2, ChunkEntries));
+            _room = _chunks[0].Length;
+            return;
+        }
 
-    private void Grow()
+        int chunks = _room >> ChunkShift;
+        if (chunks == _chunks.Length)
+        {
+            Array.Resize(ref _chunks, chunks * 2);
+        }
+
+        _chunks[chunks] ??= new TableEntry<TKey, TValue>[ChunkEntries];
+        _room += ChunkEntries;
+    }
+
+    private void GrowSlots()
     {
         var slots = new ulong[_slots.Length * 2];
-        Array.Resize(ref _entries, EntriesFor(slots.Length));
         for (int i = 0; i < _count; i++)
         {
-            ulong hash = _entries[i].Key.Hash;
+            ulong hash = Entry(i).Key.Hash;
             slots[FreeSlot(slots, hash)] = (hash & 0xFFFF_FFFF_0000_0000UL) | (uint)(i + 1);
         }
 
@@ -245,7 +296,7 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
         {
             get
             {
-                ref TableEntry<TKey, TValue> entry = ref _table._entries[_index];
+                ref TableEntry<TKey, TValue> entry = ref _table.Entry(_index);
                 return new KeyValuePair<TKey, TValue>(entry.Key, entry.Value);
             }
         }

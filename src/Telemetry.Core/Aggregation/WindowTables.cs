@@ -149,8 +149,9 @@ public sealed class WindowTables
     public void TakePortsFrom(WindowTables other)
     {
         long taken = 0;
-        foreach (ref TableEntry<PortKey, PortStats> pair in other.Ports.Entries)
+        for (int i = 0; i < other.Ports.Count; i++)
         {
+            ref TableEntry<PortKey, PortStats> pair = ref other.Ports.EntryAt(i);
             ref PortStats ports = ref Ports.GetValueRefOrAddDefault(pair.Key, out bool exists);
             taken += exists ? 0 : PortEntryBytes;
             ports.Packets += pair.Value.Packets;

@@ -36,8 +36,9 @@ public class AddressTableTests
             Assert.Equal(packets, table[key].Packets);
         }
 
-        foreach (ref TableEntry<CompactAddressKey, SourceStats> entry in table.Stored.Entries)
+        for (int i = 0; i < table.Count; i++)
         {
+            ref TableEntry<CompactAddressKey, SourceStats> entry = ref table.Stored.EntryAt(i);
             AddressPortKey key = table.KeyOf(entry.Key);
             Assert.Equal(truth[key], entry.Value.Packets);
             Assert.Equal(!key.Address.IsV4, entry.Key.IsV6);
@@ -58,7 +59,7 @@ public class AddressTableTests
         Assert.Equal(1, table.Count);
 
         table.GetValueRefOrAddDefault(IpAddr.Parse("2001:db8::2"), Telnet, out _);
-        Assert.Equal(IpAddr.Parse("2001:db8::2"), table.AddressOf(table.Stored.Entries[1].Key));
+        Assert.Equal(IpAddr.Parse("2001:db8::2"), table.AddressOf(table.Stored.EntryAt(1).Key));
     }
 
     [Fact]

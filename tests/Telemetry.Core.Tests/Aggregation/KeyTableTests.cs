@@ -60,7 +60,8 @@ public class KeyTableTests
 
         table.Clear();
         Assert.Equal(0, table.Count);
-        Assert.Empty(table.Entries.ToArray());
+        Assert.Empty(table);
+        Assert.Throws<ArgumentOutOfRangeException>(() => table.EntryAt(0));
         ref PortStats again = ref table.GetValueRefOrAddDefault(new PortKey(6, TrafficClass.TcpSyn, 443), out bool exists);
         Assert.False(exists);
         Assert.Equal(0UL, again.Packets);
@@ -80,6 +81,10 @@ public class KeyTableTests
 
         Fill(200_000);
         long full = table.CapacityBytes;
+
+        // Slots for 200 k keys at most 5/8 full: 2^19 of 8 bytes; entries: at most one chunk unused.
+        const int entryBytes = 40; // AddressPortKey 20 + SourceStats 20
+        Assert.InRange(full - ((1L << 19) * 8), 200_000L * entryBytes, (200_000L + KeyTable<AddressPortKey, SourceStats>.ChunkEntries) * entryBytes);
         table.Clear();
         Assert.Equal(full, table.CapacityBytes);
 
@@ -94,14 +99,15 @@ public class KeyTableTests
         table.Clear();
         Assert.Equal(full, table.CapacityBytes);
 
-        // Eight small windows in a row: it gives half back.
+        // Eight small windows in a row: the slot array halves, and the entry chunks it could no
+        // longer fill (5/8 of 2^18 = 10 chunks of 2^14) are let go.
         for (int window = 0; window < 8; window++)
         {
             Fill(10);
             table.Clear();
         }
 
-        Assert.Equal(full / 2, table.CapacityBytes);
+        Assert.Equal(((1L << 18) * 8) + (10L * KeyTable<AddressPortKey, SourceStats>.ChunkEntries * entryBytes), table.CapacityBytes);
         Fill(1000);
         Assert.Equal(1000, table.Count);
         Assert.True(table.TryGetValue(Key(999, 23), out SourceStats last));
