@@ -29,6 +29,8 @@ internal static class EngineLoad
         Console.WriteLine($"shards {shards}: {Interlocked.Read(ref sink.Rows)} rows flushed, peak working set {Process.GetCurrentProcess().PeakWorkingSet64 >> 20} MiB");
         double keys = Math.Max(1, sink.Keys);
         Console.WriteLine($"windows written: {sink.Keys} keys; {sink.ChargedBytes / keys:F1} B charged and {sink.ArrayBytes / keys:F1} B of table and fingerprint arrays per key");
+        Console.WriteLine($"  target rows {sink.TargetKeys} ({sink.TargetBytes / Math.Max(1.0, sink.TargetKeys):F1} B each), source rows {sink.SourceKeys} ({sink.SourceBytes / Math.Max(1.0, sink.SourceKeys):F1} B each), "
+            + $"fingerprints {sink.Fingerprints} ({sink.FingerprintBytes / Math.Max(1.0, sink.Fingerprints):F1} B each)");
     }
 
     /// <summary>Runs the files through one engine and sensor, in order, calling back after each with its seconds.</summary>
@@ -64,6 +66,9 @@ internal static class EngineLoad
         public long ChargedBytes;
         public long ArrayBytes;
 
+        // The same split by structure: target rows, source rows, fingerprints (count, array bytes).
+        public long TargetKeys, TargetBytes, SourceKeys, SourceBytes, Fingerprints, FingerprintBytes;
+
         public Task WriteAsync(RollupBatch batch, CancellationToken cancellationToken)
         {
             Interlocked.Add(ref Rows, batch.TargetRows + batch.PortRows + batch.SourceRows);
@@ -72,6 +77,12 @@ internal static class EngineLoad
                 Interlocked.Add(ref Keys, window.KeyCount);
                 Interlocked.Add(ref ChargedBytes, window.ApproximateBytes);
                 Interlocked.Add(ref ArrayBytes, window.CapacityBytes);
+                Interlocked.Add(ref TargetKeys, window.Targets.Count);
+                Interlocked.Add(ref TargetBytes, window.Targets.CapacityBytes);
+                Interlocked.Add(ref SourceKeys, window.Sources.Count);
+                Interlocked.Add(ref SourceBytes, window.Sources.CapacityBytes);
+                Interlocked.Add(ref Fingerprints, window.Seen.Count);
+                Interlocked.Add(ref FingerprintBytes, window.Seen.CapacityBytes);
             }
 
             return Task.CompletedTask;

@@ -106,7 +106,7 @@ public sealed class AddressTable<TValue> : IEnumerable<KeyValuePair<AddressPortK
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ref TValue GetValueRefOrAddDefault(in IpAddr address, PortKey port, out bool exists)
+    public ref TValue GetValueRefOrAddDefault(scoped in IpAddr address, PortKey port, out bool exists)
     {
         CompactAddressKey key = address.IsV4 ? CompactAddressKey.V4(address.V4, port) : CompactAddressKey.V6(Intern(address), port);
         return ref Stored.GetValueRefOrAddDefault(key, out exists);
@@ -150,7 +150,7 @@ public sealed class AddressTable<TValue> : IEnumerable<KeyValuePair<AddressPortK
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
-    private uint Intern(in IpAddr address)
+    private uint Intern(scoped in IpAddr address)
     {
         ref uint index = ref _v6.GetValueRefOrAddDefault(new V6AddressKey(address), out bool known);
         if (!known)

@@ -85,6 +85,9 @@ public struct TargetStats
     public uint FirstSecond;
     public uint LastSecond;
     public uint Sources;
+
+    /// <summary>The IPv4 source of the row's first packet, or 0 (an IPv6 or 0.0.0.0 source); see <see cref="WindowTables.Add"/>.</summary>
+    public uint FirstSource;
 }
 
 [StructLayout(LayoutKind.Sequential, Pack = 4)]
@@ -102,6 +105,9 @@ public struct SourceStats
     public ulong Packets;
     public ulong Bytes;
     public uint Targets;
+
+    /// <summary>The IPv4 target of the row's first packet, or 0 (an IPv6 or 0.0.0.0 target); see <see cref="WindowTables.Add"/>.</summary>
+    public uint FirstTarget;
 }
 
 /// <summary>Which of a packet's tables a shard skips; the default, none, updates all three.</summary>

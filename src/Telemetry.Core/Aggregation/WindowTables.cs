@@ -93,25 +93,64 @@ public sealed class WindowTables
     public void Add(in RollupInput packet)
     {
         var port = new PortKey(packet.Protocol, packet.Class, packet.Port);
-        bool newTriple = Seen.Add(Triple(packet.Destination.Hash64(), packet.Source.Hash64(), port));
-        long taken = newTriple ? FingerprintBytes : 0;
+        bool doTarget = (packet.Skip & TableSkip.TargetAndPort) == 0;
+        bool doSource = (packet.Skip & TableSkip.Source) == 0;
 
-        if ((packet.Skip & TableSkip.TargetAndPort) == 0)
+        // An entry remembers the other address of its first packet when that is a nonzero IPv4
+        // address (0 stands for none), which is all it needs to recognise that triple later.
+        uint source4 = packet.Source.IsV4 ? packet.Source.V4 : 0;
+        uint target4 = packet.Destination.IsV4 ? packet.Destination.V4 : 0;
+        long taken = 0;
+
+        ref TargetStats target = ref Unsafe.NullRef<TargetStats>();
+        bool targetExists = true;
+        if (doTarget)
         {
-            ref TargetStats target = ref Targets.GetValueRefOrAddDefault(packet.Destination, port, out bool targetExists);
-            uint second = UnixSeconds.From(packet.TimestampNs);
+            target = ref Targets.GetValueRefOrAddDefault(packet.Destination, port, out targetExists);
             if (!targetExists)
             {
-                target.FirstSecond = second;
-                target.LastSecond = second;
+                target.FirstSource = source4;
                 taken += TargetEntryBytes + (packet.Destination.IsV4 ? 0 : V6AddressBytes);
             }
-            else
-            {
-                target.FirstSecond = Math.Min(target.FirstSecond, second);
-                target.LastSecond = Math.Max(target.LastSecond, second);
-            }
+        }
 
+        ref SourceStats source = ref Unsafe.NullRef<SourceStats>();
+        bool sourceExists = true;
+        if (doSource)
+        {
+            source = ref Sources.GetValueRefOrAddDefault(packet.Source, port, out sourceExists);
+            if (!sourceExists)
+            {
+                source.FirstTarget = target4;
+                taken += SourceEntryBytes + (packet.Source.IsV4 ? 0 : V6AddressBytes);
+            }
+        }
+
+        // Is (target, source, port) new to this partial? A new row makes it new; a row whose
+        // first packet was this triple knows it; otherwise the fingerprint set decides. A triple
+        // goes into the set only when no row remembers it, so its first packet on a new target
+        // or source row (most packets of a scan) costs no fingerprint and no set lookup.
+        bool newTriple;
+        if ((!targetExists && source4 != 0) || (!sourceExists && target4 != 0))
+        {
+            newTriple = true;
+        }
+        else if ((targetExists && doTarget && source4 != 0 && target.FirstSource == source4)
+            || (sourceExists && doSource && target4 != 0 && source.FirstTarget == target4))
+        {
+            newTriple = false;
+        }
+        else
+        {
+            newTriple = Seen.Add(Triple(packet.Destination.Hash64(), packet.Source.Hash64(), port));
+            taken += newTriple ? FingerprintBytes : 0;
+        }
+
+        if (doTarget)
+        {
+            uint second = UnixSeconds.From(packet.TimestampNs);
+            target.FirstSecond = targetExists ? Math.Min(target.FirstSecond, second) : second;
+            target.LastSecond = targetExists ? Math.Max(target.LastSecond, second) : second;
             target.Packets++;
             target.Bytes += packet.IpBytes;
             target.Sources += newTriple ? 1U : 0;
@@ -123,15 +162,13 @@ public sealed class WindowTables
             ports.Targets += targetExists ? 0U : 1;
         }
 
-        if ((packet.Skip & TableSkip.Source) == 0)
+        if (doSource)
         {
-            ref SourceStats source = ref Sources.GetValueRefOrAddDefault(packet.Source, port, out bool sourceExists);
             source.Packets++;
             source.Bytes += packet.IpBytes;
             source.Targets += newTriple ? 1U : 0;
             if (!sourceExists)
             {
-                taken += SourceEntryBytes + (packet.Source.IsV4 ? 0 : V6AddressBytes);
                 ref PortStats ports = ref Ports.GetValueRefOrAddDefault(port, out bool portExists);
                 taken += portExists ? 0 : PortEntryBytes;
                 ports.Sources++;

@@ -12,8 +12,8 @@ public class KeyTableTests
     public void Entries_ArePackedWithoutPadding()
     {
         // Every key's memory is its entry plus 8/5 of an 8-byte slot; padding would be paid millions of times.
-        Assert.Equal(36 + 13, new AddressTable<TargetStats>().BytesPerKey);
-        Assert.Equal(28 + 13, new AddressTable<SourceStats>().BytesPerKey);
+        Assert.Equal(40 + 13, new AddressTable<TargetStats>().BytesPerKey);
+        Assert.Equal(32 + 13, new AddressTable<SourceStats>().BytesPerKey);
         Assert.Equal(28 + 13, new KeyTable<PortKey, PortStats>().BytesPerKey);
         Assert.Equal(20 + 13, new AddressTable<TargetStats>().V6BytesPerAddress);
     }
@@ -83,7 +83,7 @@ public class KeyTableTests
         long full = table.CapacityBytes;
 
         // Slots for 200 k keys at most 5/8 full: 2^19 of 8 bytes; entries: at most one chunk unused.
-        const int entryBytes = 40; // AddressPortKey 20 + SourceStats 20
+        const int entryBytes = 44; // AddressPortKey 20 + SourceStats 24
         Assert.InRange(full - ((1L << 19) * 8), 200_000L * entryBytes, (200_000L + KeyTable<AddressPortKey, SourceStats>.ChunkEntries) * entryBytes);
         table.Clear();
         Assert.Equal(full, table.CapacityBytes);
