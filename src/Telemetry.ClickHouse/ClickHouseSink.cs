@@ -23,6 +23,9 @@ public sealed partial class ClickHouseSink : IRollupSink
     private readonly SensorNameCache _sensors = new();
     private readonly Dictionary<string, byte[]> _statements = [];
 
+    // Shared by the writers of one flush at a time (flushes do not overlap), kept between flushes.
+    private readonly RowOrder _order = new();
+
     public ClickHouseSink(ClickHouseStore store, ITelemetryEvents events, ILogger<ClickHouseSink> logger)
     {
         _store = store;
@@ -37,18 +40,18 @@ public sealed partial class ClickHouseSink : IRollupSink
     public async Task WriteAsync(RollupBatch batch, CancellationToken cancellationToken)
     {
         using var buffer = new RowBinaryBuffer();
-        foreach (ITableRowWriter writer in Writers(_sensors))
+        foreach (ITableRowWriter writer in Writers(_sensors, _order))
         {
             await WriteTableAsync(writer, batch, buffer, cancellationToken);
         }
     }
 
     /// <summary>The writers of the four tables, in the order they are inserted.</summary>
-    internal static ITableRowWriter[] Writers(SensorNameCache sensors) =>
+    internal static ITableRowWriter[] Writers(SensorNameCache sensors, RowOrder? order = null) =>
     [
-        new WindowRowWriter<CompactAddressKey, TargetStats, TargetLayout>(sensors),
-        new WindowRowWriter<PortKey, PortStats, PortLayout>(sensors),
-        new WindowRowWriter<CompactAddressKey, SourceStats, SourceLayout>(sensors),
+        new WindowRowWriter<CompactAddressKey, TargetStats, TargetLayout>(sensors, order ??= new RowOrder()),
+        new WindowRowWriter<PortKey, PortStats, PortLayout>(sensors, order),
+        new WindowRowWriter<CompactAddressKey, SourceStats, SourceLayout>(sensors, order),
         new HealthRowWriter(sensors),
     ];
 

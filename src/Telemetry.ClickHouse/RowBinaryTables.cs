@@ -17,6 +17,9 @@ internal interface IRowLayout<TKey, TValue>
 
     static abstract KeyTable<TKey, TValue> Rows(WindowTables window);
 
+    /// <summary>The order to write the window's rows in (positions in <see cref="Rows"/>), or null for insertion order.</summary>
+    static abstract int[]? Order(WindowTables window, RowOrder order);
+
     /// <summary>Writes one row of <paramref name="window"/>; <paramref name="destination"/> holds at least MaxRowBytes plus the sensor's length.</summary>
     static abstract int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, WindowTables window, in TKey key, in TValue value);
 }
@@ -43,6 +46,8 @@ internal readonly struct TargetLayout : IRowLayout<CompactAddressKey, TargetStat
     public static int MaxRowBytes { get; } = 4 + 16 + 1 + 2 + RowBinary.MaxClassBytes + (3 * 8) + (2 * 4);
 
     public static KeyTable<CompactAddressKey, TargetStats> Rows(WindowTables window) => window.Targets.Stored;
+
+    public static int[]? Order(WindowTables window, RowOrder order) => order.Sort(window.Targets);
 
     public static int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, WindowTables window, in CompactAddressKey key, in TargetStats value)
     {
@@ -80,6 +85,9 @@ internal readonly struct PortLayout : IRowLayout<PortKey, PortStats>
 
     public static KeyTable<PortKey, PortStats> Rows(WindowTables window) => window.Ports;
 
+    // A window has a few hundred port rows at most: ClickHouse sorts them at no real cost.
+    public static int[]? Order(WindowTables window, RowOrder order) => null;
+
     public static int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, WindowTables window, in PortKey key, in PortStats value)
     {
         int o = RowBinary.WriteWindow(destination, windowStart, sensor);
@@ -114,6 +122,8 @@ internal readonly struct SourceLayout : IRowLayout<CompactAddressKey, SourceStat
 
     public static KeyTable<CompactAddressKey, SourceStats> Rows(WindowTables window) => window.Sources.Stored;
 
+    public static int[]? Order(WindowTables window, RowOrder order) => order.Sort(window.Sources);
+
     public static int Write(Span<byte> destination, uint windowStart, ReadOnlySpan<byte> sensor, WindowTables window, in CompactAddressKey key, in SourceStats value)
     {
         int o = RowBinary.WriteWindow(destination, windowStart, sensor);
@@ -145,7 +155,7 @@ internal interface ITableRowWriter
 /// Walks one of the window tables of every window in a batch, in insertion order, writing each
 /// entry straight from the table: no row objects, nothing allocated per row.
 /// </summary>
-internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sensors) : ITableRowWriter
+internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sensors, RowOrder order) : ITableRowWriter
     where TKey : struct, ITableKey<TKey>
     where TLayout : IRowLayout<TKey, TValue>
 {
@@ -154,6 +164,7 @@ internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sen
     private bool _open;
     private WindowTables? _windowTables;
     private KeyTable<TKey, TValue>? _rows;
+    private int[]? _order;
     private int _next;
     private byte[] _sensor = [];
     private uint _windowStart;
@@ -178,6 +189,7 @@ internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sen
             // calls it makes, and stores the position back when it stops.
             KeyTable<TKey, TValue> rows = _rows!;
             int count = rows.Count;
+            int[]? sorted = _order;
             int next = _next;
             byte[] sensor = _sensor;
             WindowTables window = _windowTables!;
@@ -185,7 +197,8 @@ internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sen
             int rowBytes = TLayout.MaxRowBytes + sensor.Length;
             while (written < maxRows && next < count)
             {
-                ref TableEntry<TKey, TValue> row = ref rows.EntryAt(next++);
+                ref TableEntry<TKey, TValue> row = ref rows.EntryAt(sorted is null ? next : sorted[next]);
+                next++;
                 buffer.Advance(TLayout.Write(buffer.GetSpan(rowBytes), windowStart, sensor, window, row.Key, row.Value));
                 written++;
             }
@@ -208,6 +221,7 @@ internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sen
         WindowTables window = _batch.Windows[++_window];
         _windowTables = window;
         _rows = TLayout.Rows(window);
+        _order = TLayout.Order(window, order);
         _next = 0;
         _sensor = sensors.Get(_batch.Sensors[window.SensorId].Name);
         _windowStart = RowBinary.Seconds(window.WindowStartNs);

@@ -1,0 +1,83 @@
+using Telemetry.Core.Aggregation;
+using Telemetry.Core.Decode;
+using Telemetry.Core.Net;
+
+namespace Telemetry.ClickHouse.Tests;
+
+public class RowOrderTests
+{
+    /// <summary>
+    /// The order must be ClickHouse's: the 16 address bytes, then proto, dst_port and the class
+    /// as a string. IPv6 addresses fall on both sides of the IPv4-mapped range (::1 below it,
+    /// 2001:db8:: above), and class names sort differently from class numbers.
+    /// </summary>
+    [Fact]
+    public void Sort_MixedFamiliesPortsAndClasses_MatchesTheTableSortingKey()
+    {
+        var table = new AddressTable<TargetStats>();
+        var random = new Random(3);
+        TrafficClass[] classes = Enum.GetValues<TrafficClass>();
+        for (int i = 0; i < 20_000; i++)
+        {
+            IpAddr address = random.Next(10) switch
+            {
+                0 => IpAddr.Parse($"2001:db8::{random.Next(50):x}"),
+                1 => IpAddr.Parse($"::{random.Next(1, 50):x}"),
+                _ => IpAddr.FromV4((uint)random.Next() | (random.Next(2) == 0 ? 0x8000_0000u : 0)),
+            };
+            var port = new PortKey((byte)(random.Next(2) == 0 ? 6 : 17), classes[random.Next(classes.Length)], (ushort)random.Next(3, 70000));
+            table.GetValueRefOrAddDefault(address, port, out _).Packets++;
+        }
+
+        int[] order = new RowOrder().Sort(table);
+
+        List<AddressPortKey> written = [.. order.Take(table.Count).Select(i => table.KeyOf(table.Stored.EntryAt(i).Key))];
+        List<AddressPortKey> expected = [.. written.Order(Comparer<AddressPortKey>.Create(ClickHouseOrder))];
+        Assert.Equal(table.Count, written.Distinct().Count());
+        Assert.Contains(written, k => !k.Address.IsV4 && k.Address.Hi == 0);
+        Assert.Equal(expected, written);
+    }
+
+    [Fact]
+    public void Sort_ReusesItsArrays_ForASmallerTable()
+    {
+        var order = new RowOrder();
+        var big = new AddressTable<SourceStats>();
+        var small = new AddressTable<SourceStats>();
+        var port = new PortKey(6, TrafficClass.TcpSyn, 23);
+        for (uint i = 0; i < 1000; i++)
+        {
+            big.GetValueRefOrAddDefault(IpAddr.FromV4(5000 - i), port, out _);
+        }
+
+        small.GetValueRefOrAddDefault(IpAddr.FromV4(9), port, out _);
+        small.GetValueRefOrAddDefault(IpAddr.FromV4(2), port, out _);
+
+        int[] first = order.Sort(big);
+        int[] second = order.Sort(small);
+
+        Assert.Same(first, second);
+        Assert.Equal([1, 0], second.Take(2));
+    }
+
+    private static int ClickHouseOrder(AddressPortKey a, AddressPortKey b)
+    {
+        byte[] x = new byte[16], y = new byte[16];
+        a.Address.WriteBytes(x);
+        b.Address.WriteBytes(y);
+        int c = x.AsSpan().SequenceCompareTo(y);
+        if (c != 0)
+        {
+            return c;
+        }
+
+        c = a.Port.Protocol.CompareTo(b.Port.Protocol);
+        if (c != 0)
+        {
+            return c;
+        }
+
+        c = a.Port.Port.CompareTo(b.Port.Port);
+        return c != 0 ? c : string.CompareOrdinal(a.Port.Class.Name(), b.Port.Class.Name());
+    }
+}
