@@ -20,8 +20,14 @@ internal sealed class RowOrder
     // Below every IPv4-mapped address, ::ffff:0.0.0.0, in the (Hi, Lo) words that sort like the 16 bytes.
     private const ulong V4MappedLo = 0x0000_FFFF_0000_0000UL;
 
+    private const int DigitBits = 11;
+    private const int Buckets = 1 << DigitBits;
+
+    // Keys and positions, and the radix sort's second copy of each; the sort swaps them.
     private ulong[] _keys = [];
     private int[] _order = [];
+    private ulong[] _keysSpare = [];
+    private int[] _orderSpare = [];
 
     /// <summary>The positions of the table's entries in sorting-key order (the first Count of the array); valid until the next call.</summary>
     public int[] Sort<TValue>(AddressTable<TValue> table)
@@ -31,6 +37,8 @@ internal sealed class RowOrder
         {
             _order = new int[count];
             _keys = new ulong[count];
+            _orderSpare = new int[count];
+            _keysSpare = new ulong[count];
         }
 
         // IPv4 rows sort by one 64-bit key: address, proto, port, class rank. The rare IPv6
@@ -52,7 +60,7 @@ internal sealed class RowOrder
             _order[v4++] = i;
         }
 
-        Array.Sort(_keys, _order, 0, v4);
+        RadixSort(v4);
         if (v6 is not null)
         {
             v6.Sort((a, b) => (a.Address.Hi, a.Address.Lo, a.Tail).CompareTo((b.Address.Hi, b.Address.Lo, b.Tail)));
@@ -65,6 +73,55 @@ internal sealed class RowOrder
         }
 
         return _order;
+    }
+
+    // Least significant digit first, 11 bits at a time, stable; a digit that every key shares
+    // (the high bits of a darknet's addresses, most protocol and class bits) costs one counting
+    // pass and no moves.
+    private void RadixSort(int count)
+    {
+        if (count < 2)
+        {
+            return;
+        }
+
+        Span<int> starts = stackalloc int[Buckets];
+        for (int shift = 0; shift < 64; shift += DigitBits)
+        {
+            ulong[] keys = _keys;
+            starts.Clear();
+            for (int i = 0; i < count; i++)
+            {
+                starts[(int)(keys[i] >> shift) & (Buckets - 1)]++;
+            }
+
+            if (starts[(int)(keys[0] >> shift) & (Buckets - 1)] == count)
+            {
+                continue;
+            }
+
+            int sum = 0;
+            for (int b = 0; b < Buckets; b++)
+            {
+                int n = starts[b];
+                starts[b] = sum;
+                sum += n;
+            }
+
+            int[] order = _order;
+            ulong[] keysTo = _keysSpare;
+            int[] orderTo = _orderSpare;
+            for (int i = 0; i < count; i++)
+            {
+                ulong key = keys[i];
+                int at = starts[(int)(key >> shift) & (Buckets - 1)]++;
+                keysTo[at] = key;
+                orderTo[at] = order[i];
+            }
+
+            (_keys, _keysSpare) = (keysTo, keys);
+            (_order, _orderSpare) = (orderTo, order);
+        }
     }
 
     private static uint Tail(PortKey port) => ((uint)port.Protocol << 24) | ((uint)port.Port << 8) | s_classRank[(int)port.Class];
