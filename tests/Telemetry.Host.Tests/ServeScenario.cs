@@ -246,7 +246,9 @@ internal sealed class ServeScenario : IDisposable
         Broken.Add((await tooLongTask, "record_too_long", await tooLongOracle));
         Broken.Add((await garbageTask, "bad_magic", new TsharkCapture(0, 0, [])));
 
-        // Every connection has been read to its end; wait for the flushes to reach ClickHouse.
+        // Every connection has been read to its end; wait for the flushes to reach ClickHouse. A
+        // flush inserts the target, port and source tables in that order, so the source table
+        // is the one to wait on: once its sums are whole, the other two are as well.
         var expected = new Dictionary<string, long>(StringComparer.Ordinal)
         {
             [SharedSensor] = Captures[SharedFile].Oracle.Packets.Count * SharedConnections,
@@ -264,7 +266,7 @@ internal sealed class ServeScenario : IDisposable
 
         await Serve.Process.WaitUntilAsync(async () =>
         {
-            var stored = (await fixture.ClickHouse.RowsAsync($"SELECT sensor, sum(packets) FROM {Serve.Database}.port_1m GROUP BY sensor"))
+            var stored = (await fixture.ClickHouse.RowsAsync($"SELECT sensor, sum(packets) FROM {Serve.Database}.source_1m GROUP BY sensor"))
                 .ToDictionary(r => r[0], r => long.Parse(r[1], System.Globalization.CultureInfo.InvariantCulture), StringComparer.Ordinal);
             var errors = (await fixture.ClickHouse.RowsAsync($"SELECT sensor, sum(capture_errors) FROM {Serve.Database}.ingest_health_1m GROUP BY sensor"))
                 .ToDictionary(r => r[0], r => long.Parse(r[1], System.Globalization.CultureInfo.InvariantCulture), StringComparer.Ordinal);
