@@ -1,47 +1,129 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Telemetry.Benchmarks;
 
 /// <summary>
-/// What first touching fresh memory costs on this machine: allocates an array of the given
-/// MiB (the GC hands out large arrays without writing them), writes one word per 4 KiB page,
-/// then writes the same words again. The first pass pays a page fault per page, the second
-/// does not. Five rounds, each on a new array while the earlier ones stay alive (so the memory
-/// is fresh from the OS each time, not reused by the GC); prints each and the median.
+/// What memory costs on this machine, per kind of backing:
+/// <list type="bullet">
+/// <item><c>gc</c>: an array from the GC (it hands out large arrays without writing them);</item>
+/// <item><c>native</c>: 2 MiB-aligned native memory, left to the kernel's default (4 KiB pages
+/// while transparent huge pages are in <c>madvise</c> mode);</item>
+/// <item><c>huge</c>: the same with <c>madvise(MADV_HUGEPAGE)</c>, so the kernel backs it with
+/// 2 MiB pages when it can.</item>
+/// </list>
+/// Each round writes one word per 4 KiB page of fresh memory (the first touch pays the page
+/// faults), writes them again (no faults), then follows a random cyclic chain of dependent
+/// loads through the whole buffer, which measures the latency of a load that misses every
+/// cache (and, with 4 KiB pages, the TLB). Five rounds, each on new memory while the earlier
+/// ones stay alive, so the memory is fresh from the OS each time; prints each and the medians.
 /// </summary>
-internal static class PageTouch
+internal static unsafe partial class PageTouch
 {
     private const int PageWords = 4096 / sizeof(ulong);
+    private const nuint HugePage = 2 << 20;
+    private const int MadviseHugePage = 14;
+    private const int ChaseLoads = 4 << 20;
 
     public static void Run(string[] args)
     {
         int mib = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 256;
+        string kind = args.Length > 1 ? args[1] : "gc";
+        if (kind is not ("gc" or "native" or "huge"))
+        {
+            throw new ArgumentException($"pagetouch: unknown memory kind '{kind}' (gc, native or huge)");
+        }
+
+        long words = mib * (1L << 20) / sizeof(ulong);
         var firsts = new List<double>();
+        var chases = new List<double>();
         var kept = new List<ulong[]>();
         for (int round = 0; round < 5; round++)
         {
-            var words = new ulong[mib * (1L << 20) / sizeof(ulong)];
-            double first = Touch(words);
-            double again = Touch(words);
-            int pages = words.Length / PageWords;
+            ulong* memory;
+            if (kind == "gc")
+            {
+                var array = GC.AllocateUninitializedArray<ulong>((int)words, pinned: true);
+                kept.Add(array);
+                memory = (ulong*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
+            }
+            else
+            {
+                memory = (ulong*)NativeMemory.AlignedAlloc((nuint)(words * sizeof(ulong)), HugePage);
+                if (kind == "huge" && Madvise(memory, (nuint)(words * sizeof(ulong)), MadviseHugePage) != 0)
+                {
+                    throw new InvalidOperationException($"pagetouch: madvise(MADV_HUGEPAGE) failed, errno {Marshal.GetLastPInvokeError()}");
+                }
+            }
+
+            double first = Touch(memory, words);
+            double again = Touch(memory, words);
+            double chase = Chase(memory, words);
+            long pages = words / PageWords;
             firsts.Add(first * 1000 / pages);
-            Console.WriteLine($"round {round + 1}: {mib} MiB, {pages} pages: first touch {first:F0} ms ({first * 1000 / pages:F2} µs/page), again {again:F1} ms");
-            kept.Add(words);
+            chases.Add(chase);
+            Console.WriteLine($"round {round + 1}: {kind} {mib} MiB, {pages} pages of 4 KiB: first touch {first:F0} ms ({first * 1000 / pages:F2} µs/page), again {again:F1} ms; random dependent load {chase:F1} ns");
         }
 
         firsts.Sort();
-        Console.WriteLine($"median first touch: {firsts[firsts.Count / 2]:F2} µs per 4 KiB page ({4.0 / 1024 / (firsts[firsts.Count / 2] * 1e-6):F0} MiB/s)");
+        chases.Sort();
+        double median = firsts[firsts.Count / 2];
+        Console.WriteLine($"median first touch: {median:F2} µs per 4 KiB of {kind} memory ({4.0 / 1024 / (median * 1e-6):F0} MiB/s); median random dependent load: {chases[chases.Count / 2]:F1} ns");
+        GC.KeepAlive(kept);
     }
 
-    private static double Touch(ulong[] words)
+    private static double Touch(ulong* memory, long words)
     {
         var stopwatch = Stopwatch.StartNew();
-        for (int i = 0; i < words.Length; i += PageWords)
+        for (long i = 0; i < words; i += PageWords)
         {
-            words[i] = (ulong)i;
+            memory[i] = (ulong)i;
         }
 
         return stopwatch.Elapsed.TotalMilliseconds;
     }
+
+    /// <summary>
+    /// Links one word per 64-byte line into a single random cycle (Sattolo's shuffle over the
+    /// lines, so every load depends on the previous one and none is predictable), then times
+    /// <see cref="ChaseLoads"/> loads along it. Returns nanoseconds per load.
+    /// </summary>
+    private static double Chase(ulong* memory, long words)
+    {
+        const int LineWords = 64 / sizeof(ulong);
+        long lines = words / LineWords;
+        var order = new int[lines];
+        for (int i = 0; i < order.Length; i++)
+        {
+            order[i] = i;
+        }
+
+        var random = new Random(17);
+        for (int i = order.Length - 1; i > 0; i--)
+        {
+            int j = random.Next(i);
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+
+        for (int i = 0; i < order.Length; i++)
+        {
+            memory[(long)i * LineWords] = (ulong)order[i] * LineWords;
+        }
+
+        ulong at = 0;
+        var stopwatch = Stopwatch.StartNew();
+        for (int i = 0; i < ChaseLoads; i++)
+        {
+            at = memory[at];
+        }
+
+        double elapsed = stopwatch.Elapsed.TotalNanoseconds;
+        GC.KeepAlive(at);
+        return elapsed / ChaseLoads;
+    }
+
+    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    private static partial int Madvise(void* address, nuint length, int advice);
 }

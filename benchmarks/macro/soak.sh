@@ -5,12 +5,12 @@
 # open, fill, close and flush as they would from a telescope. Every 10 s it samples the
 # service's resident memory (/proc/PID/status VmRSS) and its packet and key gauges from
 # /metrics; at the end it checks that ClickHouse holds every packet the service counted.
-#   benchmarks/macro/soak.sh                      # MINUTES=10 RATE=300000
+#   benchmarks/macro/soak.sh                      # MINUTES=10 RATE=400000
 # Writes $BENCH_DIR/soak.csv (seconds, rss_kb, packets_seen, open_keys, open_bytes) and prints
 # the RSS range after the first two minutes (windows of the steady rate exist from then on).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 MINUTES=${MINUTES:-10}
-RATE=${RATE:-300000}
+RATE=${RATE:-400000}
 PORT=${BENCH_SENSOR_PORT:-25141}
 HTTP=${BENCH_HTTP_PORT:-29465}
 build_host
