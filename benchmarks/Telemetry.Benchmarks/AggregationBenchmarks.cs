@@ -11,7 +11,8 @@ namespace Telemetry.Benchmarks;
 /// over a hot keyspace (1,000 targets, everything in cache) and a darknet-sized one (4 M
 /// possible target keys, so about four packets in five insert a new target key).
 /// <c>Add</c> is the bare insert; <c>AddPrefetched</c> is what a shard does: it prefetches the
-/// table slots of the packet eight ahead. <c>TargetsDictionary</c> and <c>TargetsKeyTable</c>
+/// table slots of the packet sixteen ahead and, for the packet eight ahead, the entries those
+/// slots point to (and the fingerprint slot when both rows look present). <c>TargetsDictionary</c> and <c>TargetsKeyTable</c>
 /// put the same packets' target keys (packet and byte counts only) into a
 /// <see cref="Dictionary{TKey, TValue}"/> and a <see cref="KeyTable{TKey, TValue}"/> side by
 /// side: the data structure alone. Each operation is one packet.
@@ -76,9 +77,14 @@ public class AggregationBenchmarks
         RollupInput[] packets = _packets;
         for (int i = 0; i < packets.Length; i++)
         {
+            if (i + (2 * Distance) < packets.Length)
+            {
+                _tables.Prefetch(packets[i + (2 * Distance)]);
+            }
+
             if (i + Distance < packets.Length)
             {
-                _tables.Prefetch(packets[i + Distance]);
+                _tables.PrefetchEntries(packets[i + Distance]);
             }
 
             _tables.Add(packets[i]);

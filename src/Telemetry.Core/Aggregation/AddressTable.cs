@@ -105,6 +105,12 @@ public sealed class AddressTable<TValue> : IEnumerable<KeyValuePair<AddressPortK
         }
     }
 
+    /// <summary>Second prefetch stage for an IPv4 key: the entry its home slot points to (see <see cref="KeyTable{TKey, TValue}.PrefetchEntry"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    /// <returns>Whether the key is likely in the table (always true for IPv6, which is not prefetched).</returns>
+    public bool PrefetchEntry(in IpAddr address, PortKey port) =>
+        !address.IsV4 || Stored.PrefetchEntry(CompactAddressKey.V4(address.V4, port));
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ref TValue GetValueRefOrAddDefault(scoped in IpAddr address, PortKey port, out bool exists)
     {

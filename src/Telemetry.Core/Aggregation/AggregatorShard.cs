@@ -9,7 +9,7 @@ namespace Telemetry.Core.Aggregation;
 /// </summary>
 internal sealed class AggregatorShard
 {
-    /// <summary>How many packets ahead of the one being added the table slots are prefetched.</summary>
+    /// <summary>How many packets ahead of the one being added its row entries are prefetched; its slots twice as far.</summary>
     private const int PrefetchDistance = 8;
 
     private readonly AggregationEngine _engine;
@@ -91,11 +91,17 @@ internal sealed class AggregatorShard
         int count = batch.Count;
         for (int i = 0; i < count; i++)
         {
-            // Start loading the slots of a packet a few ahead, so its cache misses overlap this
-            // one's work; nearly always it falls in the same window as the last packet.
+            // Start loading the slots of a packet a few ahead and, once they have arrived, the
+            // entries they point to, so its cache misses overlap this one's work; nearly always
+            // it falls in the same window as the last packet.
+            if (i + (2 * PrefetchDistance) < count)
+            {
+                _last?.Prefetch(items[i + (2 * PrefetchDistance)]);
+            }
+
             if (i + PrefetchDistance < count)
             {
-                _last?.Prefetch(items[i + PrefetchDistance]);
+                _last?.PrefetchEntries(items[i + PrefetchDistance]);
             }
 
             ref RollupInput item = ref items[i];

@@ -138,6 +138,28 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Prefetch(in TKey key) => SlotPrefetch.Home(_slots, key.Hash);
 
+    /// <summary>
+    /// The second stage of a two-stage prefetch, for a key whose home slot an earlier
+    /// <see cref="Prefetch"/> has brought into cache: when that slot holds the key's tag, asks
+    /// the CPU to start loading the entry it points to, the second miss of a key already in the
+    /// table. Keys displaced from their home slot are left to the lookup.
+    /// </summary>
+    /// <returns>Whether the home slot held the key's tag (so the key is very likely in the table).</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool PrefetchEntry(in TKey key)
+    {
+        ulong hash = key.Hash;
+        ulong[] slots = _slots;
+        ulong slot = slots[(int)hash & (slots.Length - 1)];
+        if (slot != 0 && (uint)(slot >> 32) == (uint)(hash >> 32))
+        {
+            SlotPrefetch.Line(ref Entry((int)(uint)slot - 1));
+            return true;
+        }
+
+        return false;
+    }
+
     /// <summary>Empties the table, keeping its room unless the last use left most of it idle.</summary>
     public void Clear()
     {

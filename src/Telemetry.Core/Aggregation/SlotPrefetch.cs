@@ -21,4 +21,14 @@ internal static class SlotPrefetch
             Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(slots), i)));
         }
     }
+
+    /// <summary>Asks the CPU to start loading the cache line a reference points into (a hint, as above).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void Line<T>(ref T item)
+    {
+        if (Sse.IsSupported)
+        {
+            Sse.Prefetch0(Unsafe.AsPointer(ref item));
+        }
+    }
 }

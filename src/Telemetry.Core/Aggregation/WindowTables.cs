@@ -72,12 +72,14 @@ public sealed class WindowTables
         IsEarly = false;
     }
 
-    /// <summary>Starts loading the table and fingerprint slots a later <see cref="Add"/> of this packet will read.</summary>
+    /// <summary>
+    /// First stage of the prefetch: starts loading the home slots of the packet's target and
+    /// source rows, which a later <see cref="PrefetchEntries"/> and <see cref="Add"/> will read.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Prefetch(in RollupInput packet)
     {
         var port = new PortKey(packet.Protocol, packet.Class, packet.Port);
-        Seen.Prefetch(Triple(packet.Destination.Hash64(), packet.Source.Hash64(), port));
         if ((packet.Skip & TableSkip.TargetAndPort) == 0)
         {
             Targets.Prefetch(packet.Destination, port);
@@ -86,6 +88,34 @@ public sealed class WindowTables
         if ((packet.Skip & TableSkip.Source) == 0)
         {
             Sources.Prefetch(packet.Source, port);
+        }
+    }
+
+    /// <summary>
+    /// Second stage, some packets after <see cref="Prefetch"/>: with the home slots in cache,
+    /// starts loading the target and source entries they point to, so a packet of an existing
+    /// row does not wait for its entry either; and, only when every row the packet touches
+    /// looks present (the one case <see cref="Add"/> may consult the fingerprint set), the
+    /// fingerprint's slot. Most darknet packets make a new row and never need the set.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PrefetchEntries(in RollupInput packet)
+    {
+        var port = new PortKey(packet.Protocol, packet.Class, packet.Port);
+        bool present = true;
+        if ((packet.Skip & TableSkip.TargetAndPort) == 0)
+        {
+            present = Targets.PrefetchEntry(packet.Destination, port);
+        }
+
+        if ((packet.Skip & TableSkip.Source) == 0)
+        {
+            present &= Sources.PrefetchEntry(packet.Source, port);
+        }
+
+        if (present)
+        {
+            Seen.Prefetch(Triple(packet.Destination.Hash64(), packet.Source.Hash64(), port));
         }
     }
 

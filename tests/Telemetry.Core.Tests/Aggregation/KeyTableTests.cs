@@ -46,6 +46,29 @@ public class KeyTableTests
     }
 
     [Fact]
+    public void PrefetchEntry_FindsKeysAtTheirHomeSlot_AndNeverAbsentOnes()
+    {
+        var table = new KeyTable<AddressPortKey, TargetStats>();
+        for (uint i = 0; i < 100_000; i++)
+        {
+            table.GetValueRefOrAddDefault(Key(0x0A000000u + i, 23), out _);
+        }
+
+        // A key in the table is reported when it sits in its home slot, which at most 5/8 load is
+        // most keys; one that is not must not be (its tag would have to match a stranger's).
+        int present = 0;
+        for (uint i = 0; i < 100_000; i++)
+        {
+            present += table.PrefetchEntry(Key(0x0A000000u + i, 23)) ? 1 : 0;
+            Assert.False(table.PrefetchEntry(Key(0x0A000000u + i, 24)));
+        }
+
+        Assert.InRange(present, 60_000, 100_000);
+        table.Clear();
+        Assert.False(table.PrefetchEntry(Key(0x0A000000u, 23)));
+    }
+
+    [Fact]
     public void Entries_AreInInsertionOrder_AndClearEmptiesTheTable()
     {
         var table = new KeyTable<PortKey, PortStats>();
