@@ -18,7 +18,10 @@ public sealed partial class AggregationEngine : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly AggregatorShard[] _shards;
     private readonly ConcurrentBag<ShardBatch> _batches = [];
-    private readonly ConcurrentBag<WindowTables> _tables = [];
+    // Idle table sets, one pool per shard: a shard's partials differ in size from another's
+    // (its share of the sources and targets), so a set goes back to the shard that filled it and
+    // does not have to grow again for that shard's next window.
+    private readonly ConcurrentBag<WindowTables>[] _tables;
     private readonly Dictionary<(int Sensor, long Window), Pending> _pending = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _shardsDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -41,8 +44,10 @@ public sealed partial class AggregationEngine : IAsyncDisposable
         Sensors = new SensorRegistry(options.MaxSensors);
         int shards = options.EffectiveShards;
         _shards = new AggregatorShard[shards];
+        _tables = new ConcurrentBag<WindowTables>[shards];
         for (int i = 0; i < shards; i++)
         {
+            _tables[i] = [];
             _shards[i] = new AggregatorShard(this, i, options.MaxSensors, WindowNs, options.MaxMemoryBytes / shards, options.ShardQueueBatches);
         }
 
@@ -80,6 +85,9 @@ public sealed partial class AggregationEngine : IAsyncDisposable
 
     public long FlushFailures;
 
+    /// <summary>Table sets built because the pool had none to lend: each one grows its tables from empty.</summary>
+    public long TableSetsBuilt;
+
     /// <summary>Packets per (protocol, port) in the newest flushed window, top 20 plus "other" (port -1).</summary>
     public IReadOnlyList<PortTotal> TopPorts => _topPorts;
 
@@ -104,31 +112,33 @@ public sealed partial class AggregationEngine : IAsyncDisposable
         _batches.Add(batch);
     }
 
-    internal WindowTables RentTables(int sensorId, long windowStartNs)
+    internal WindowTables RentTables(int shard, int sensorId, long windowStartNs)
     {
-        if (_tables.TryTake(out WindowTables? tables))
+        if (_tables[shard].TryTake(out WindowTables? tables))
         {
             Interlocked.Add(ref _pooledBytes, -tables.CapacityBytes);
             tables.Reset(sensorId, windowStartNs);
             return tables;
         }
 
-        return new WindowTables(sensorId, windowStartNs);
+        Interlocked.Increment(ref TableSetsBuilt);
+        return new WindowTables(sensorId, windowStartNs) { Shard = shard };
     }
 
-    private void ReturnTables(WindowTables tables)
+    internal void ReturnTables(WindowTables tables)
     {
         tables.Clear();
 
-        // Enough for every shard to have an open, a closing and a flushing window of every sensor
+        // Enough for its shard to have an open, a closing and a flushing window of every sensor
         // seen, so a steady stream of windows reuses tables instead of growing new ones; and no
         // more room kept idle than the open windows may hold, so the pool cannot double memory.
         long bytes = tables.CapacityBytes;
-        if (_tables.Count < _shards.Length * Math.Max(8, 3 * Sensors.Count)
+        ConcurrentBag<WindowTables> pool = _tables[tables.Shard];
+        if (pool.Count < Math.Max(8, 3 * Sensors.Count)
             && Interlocked.Read(ref _pooledBytes) + bytes <= _options.MaxMemoryBytes)
         {
             Interlocked.Add(ref _pooledBytes, bytes);
-            _tables.Add(tables);
+            pool.Add(tables);
         }
     }
 

@@ -165,7 +165,7 @@ internal sealed class AggregatorShard
     {
         if (!_open.TryGetValue((sensorId, start), out WindowTables? tables))
         {
-            tables = _engine.RentTables(sensorId, start);
+            tables = _engine.RentTables(Index, sensorId, start);
             tables.IsLate = start + _windowNs <= watermark;
             _open.Add((sensorId, start), tables);
         }

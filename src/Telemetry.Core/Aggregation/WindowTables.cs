@@ -35,6 +35,9 @@ public sealed class WindowTables
 
     public int SensorId { get; private set; }
 
+    /// <summary>The shard that fills these tables, and whose pool they return to.</summary>
+    public int Shard { get; init; }
+
     public long WindowStartNs { get; private set; }
 
     /// <summary>Holds packets that arrived after the window had closed.</summary>
