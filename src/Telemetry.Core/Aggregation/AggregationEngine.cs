@@ -114,11 +114,16 @@ public sealed partial class AggregationEngine : IAsyncDisposable
 
     internal WindowTables RentTables(int shard, int sensorId, long windowStartNs)
     {
-        if (_tables[shard].TryTake(out WindowTables? tables))
+        // The shard's own sets first; another shard's idle set is still better than a new one.
+        for (int i = 0; i < _tables.Length; i++)
         {
-            Interlocked.Add(ref _pooledBytes, -tables.CapacityBytes);
-            tables.Reset(sensorId, windowStartNs);
-            return tables;
+            if (_tables[(shard + i) % _tables.Length].TryTake(out WindowTables? tables))
+            {
+                Interlocked.Add(ref _pooledBytes, -tables.CapacityBytes);
+                tables.Reset(sensorId, windowStartNs);
+                tables.Shard = shard;
+                return tables;
+            }
         }
 
         Interlocked.Increment(ref TableSetsBuilt);

@@ -36,7 +36,7 @@ public sealed class WindowTables
     public int SensorId { get; private set; }
 
     /// <summary>The shard that fills these tables, and whose pool they return to.</summary>
-    public int Shard { get; init; }
+    public int Shard { get; internal set; }
 
     public long WindowStartNs { get; private set; }
 

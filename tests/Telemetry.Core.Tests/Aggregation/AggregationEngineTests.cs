@@ -261,18 +261,26 @@ public class AggregationEngineTests
         // have to grow again (the 18 B/packet the sweep showed on two cores in some runs).
         await using var harness = new EngineHarness(EngineHarness.Options(2));
         AggregationEngine engine = harness.Engine;
+        WindowTables filledByShard0 = engine.RentTables(0, 0, 0);
         WindowTables filledByShard1 = engine.RentTables(1, 0, 0);
-        Assert.Equal(1, filledByShard1.Shard);
+        Assert.Equal([0, 1], new[] { filledByShard0.Shard, filledByShard1.Shard });
         long built = Interlocked.Read(ref engine.TableSetsBuilt);
 
+        // Shard 1's set goes back first, so one shared last-in-first-out pool would hand shard 1 the other set.
         engine.ReturnTables(filledByShard1);
-        WindowTables forShard0 = engine.RentTables(0, 0, 60);
+        engine.ReturnTables(filledByShard0);
         WindowTables forShard1 = engine.RentTables(1, 0, 60);
+        WindowTables forShard0 = engine.RentTables(0, 0, 60);
 
-        Assert.NotSame(filledByShard1, forShard0);
-        Assert.Equal(0, forShard0.Shard);
         Assert.Same(filledByShard1, forShard1);
+        Assert.Same(filledByShard0, forShard0);
         Assert.Equal(60, forShard1.WindowStartNs);
-        Assert.Equal(built + 1, Interlocked.Read(ref engine.TableSetsBuilt));
+
+        // With its own pool empty, a shard borrows another's idle set rather than build one.
+        engine.ReturnTables(forShard1);
+        WindowTables borrowed = engine.RentTables(0, 0, 120);
+        Assert.Same(filledByShard1, borrowed);
+        Assert.Equal(0, borrowed.Shard);
+        Assert.Equal(built, Interlocked.Read(ref engine.TableSetsBuilt));
     }
 }
