@@ -283,6 +283,7 @@ public partial class TelemetryMetricsTests
         var (_, samples) = await rig.ScrapeAsync();
         Assert.True(samples.Value("telemetry_aggregation_bytes") > 0);
         Assert.Equal(0, samples.Value("telemetry_aggregation_pending_windows"));
+        Assert.Equal(1, samples.Value("telemetry_aggregation_table_sets_built_total")); // one window, one shard
         long newest = T0 + (9 * Second);
         Assert.Equal(newest / 1e9, samples.Value("telemetry_sensor_last_packet_timestamp_seconds", ("sensor", "edge-1")), 3);
         double expectedLag = (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0) - ((newest / 1e9) - 10);
