@@ -32,6 +32,7 @@ public sealed class TelemetryMetrics : ITelemetryEvents
     private readonly Gauge _pending;
     private readonly Counter _earlyFlushes;
     private readonly Counter _tableSetsBuilt;
+    private readonly Counter _tableGrowths;
     private readonly Gauge _topPorts;
     private readonly HashSet<(string, string)> _topLabels = [];
     private readonly Lock _topGate = new();
@@ -63,6 +64,7 @@ public sealed class TelemetryMetrics : ITelemetryEvents
         _pending = f.CreateGauge("telemetry_aggregation_pending_windows", "Closed windows waiting for every shard before they are written.");
         _earlyFlushes = f.CreateCounter("telemetry_aggregation_early_flushes_total", "Windows written early because open windows reached the memory cap.");
         _tableSetsBuilt = f.CreateCounter("telemetry_aggregation_table_sets_built_total", "Window table sets built because no idle one was pooled; each grows its tables from empty, so a steady rise means more windows overlap than the pool covers.");
+        _tableGrowths = f.CreateCounter("telemetry_aggregation_table_growths_total", "Times a window's table or fingerprint set doubled while it filled; windows start at the size of their sensor's last one, so this rises only while traffic grows.");
         _topPorts = f.CreateGauge("telemetry_top_port_packets", $"Packets per destination port in the newest flushed window: the top {TopPorts}, plus port=\"other\".", "proto", "port");
         registry.AddBeforeCollectCallback(Collect);
     }
@@ -132,6 +134,7 @@ public sealed class TelemetryMetrics : ITelemetryEvents
         _pending.Set(engine.PendingWindows);
         _earlyFlushes.IncTo(engine.EarlyFlushes);
         _tableSetsBuilt.IncTo(Interlocked.Read(ref engine.TableSetsBuilt));
+        _tableGrowths.IncTo(Interlocked.Read(ref engine.TableGrowths));
         CollectTopPorts(engine.TopPorts);
     }
 

@@ -291,7 +291,11 @@ public partial class TelemetryMetricsTests
 
         await rig.Engine.SourceEndedAsync(rig.Engine.Sensors.GetOrAdd("edge-1"), CancellationToken.None);
         await rig.Engine.CompleteAsync();
-        Assert.Equal(0, (await rig.ScrapeAsync()).Samples.Value("telemetry_aggregation_keys"));
+        var (_, closed) = await rig.ScrapeAsync();
+        Assert.Equal(0, closed.Value("telemetry_aggregation_keys"));
+
+        // 10 source rows fit the smallest table (16 slots, 10 keys at 5/8 load): nothing grew.
+        Assert.Equal(0, closed.Value("telemetry_aggregation_table_growths_total"));
     }
 
     [Fact]

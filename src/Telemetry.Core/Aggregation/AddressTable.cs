@@ -88,6 +88,9 @@ public sealed class AddressTable<TValue> : IEnumerable<KeyValuePair<AddressPortK
 
     public long CapacityBytes => Stored.CapacityBytes + _v6.CapacityBytes;
 
+    /// <summary>Times the row table or the IPv6 side table doubled since the last <see cref="Clear"/>.</summary>
+    public int Growths => Stored.Growths + _v6.Growths;
+
     public IEnumerable<AddressPortKey> Keys => this.Select(pair => pair.Key);
 
     public IEnumerable<TValue> Values => Stored.Values;

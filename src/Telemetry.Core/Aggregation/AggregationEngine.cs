@@ -88,6 +88,13 @@ public sealed partial class AggregationEngine : IAsyncDisposable
     /// <summary>Table sets built because the pool had none to lend: each one grows its tables from empty.</summary>
     public long TableSetsBuilt;
 
+    /// <summary>
+    /// Times a window's table or fingerprint set doubled while the window filled. Each window
+    /// starts at the size of its sensor's last window in the shard, so a count that keeps rising
+    /// means windows keep outgrowing the one before them.
+    /// </summary>
+    public long TableGrowths;
+
     /// <summary>Packets per (protocol, port) in the newest flushed window, top 20 plus "other" (port -1).</summary>
     public IReadOnlyList<PortTotal> TopPorts => _topPorts;
 

@@ -17,6 +17,9 @@ internal sealed class AggregatorShard
     private readonly long _memoryCap;
     private readonly Dictionary<(int Sensor, long Window), WindowTables> _open = [];
     private readonly List<WindowTables> _closing = [];
+
+    // What each sensor's last on-time window held in this shard; its next window starts that size.
+    private readonly Dictionary<int, TableSizes> _lastSizes = [];
     private readonly long[] _watermarks;
     private readonly long[] _progressEpoch;
     private readonly long[] _progressWatermark;
@@ -167,11 +170,37 @@ internal sealed class AggregatorShard
         {
             tables = _engine.RentTables(Index, sensorId, start);
             tables.IsLate = start + _windowNs <= watermark;
+            if (!tables.IsLate)
+            {
+                tables.Reserve(ExpectedSizes(sensorId));
+            }
+
             _open.Add((sensorId, start), tables);
         }
 
         _last = tables;
         return tables;
+    }
+
+    // The larger of the sensor's last closed window and the windows of it still open (the one
+    // before this, in its allowed lateness, is nearly complete): table by table, the most keys.
+    private TableSizes ExpectedSizes(int sensorId)
+    {
+        _lastSizes.TryGetValue(sensorId, out TableSizes expected);
+        foreach (WindowTables open in _open.Values)
+        {
+            if (open.SensorId == sensorId && !open.IsLate)
+            {
+                TableSizes s = open.Sizes;
+                expected = new TableSizes(
+                    Math.Max(expected.Targets, s.Targets),
+                    Math.Max(expected.Ports, s.Ports),
+                    Math.Max(expected.Sources, s.Sources),
+                    Math.Max(expected.Fingerprints, s.Fingerprints));
+            }
+        }
+
+        return expected;
     }
 
     private async ValueTask CloseAsync(long epoch)
@@ -186,6 +215,13 @@ internal sealed class AggregatorShard
             _open.Remove((tables.SensorId, tables.WindowStartNs));
             _memory -= tables.ApproximateBytes;
             _keys -= tables.KeyCount;
+            Interlocked.Add(ref _engine.TableGrowths, tables.Growths);
+
+            // A late window holds stragglers and an early one part of a window: neither says how big the next will be.
+            if (!tables.IsLate && !tables.IsEarly)
+            {
+                _lastSizes[tables.SensorId] = tables.Sizes;
+            }
             if (ReferenceEquals(_last, tables))
             {
                 _last = null;

@@ -25,9 +25,13 @@ public sealed class FingerprintSet
     private ulong[] _slots = new ulong[MinSlots];
     private int _count;
     private int _idleUses;
+    private int _growths;
     private int _growAt = MinSlots / 8 * 5;
 
     public int Count => _count;
+
+    /// <summary>Times the slot array doubled since the set was last cleared.</summary>
+    public int Growths => _growths;
 
     /// <summary>Heap bytes held by the slot array.</summary>
     public long CapacityBytes => _slots.Length * (long)sizeof(ulong);
@@ -84,12 +88,34 @@ public sealed class FingerprintSet
         }
 
         _count = 0;
+        _growths = 0;
+    }
+
+    /// <summary>Makes room for <paramref name="count"/> fingerprints in all, so adding them does not grow the set.</summary>
+    public void Reserve(int count)
+    {
+        int length = _slots.Length;
+        while (length / 8 * 5 <= count && length < 1 << 30)
+        {
+            length *= 2;
+        }
+
+        if (length != _slots.Length)
+        {
+            Resize(length);
+        }
     }
 
     private void Grow()
     {
+        Resize(_slots.Length * 2);
+        _growths++;
+    }
+
+    private void Resize(int length)
+    {
         ulong[] old = _slots;
-        var slots = new ulong[old.Length * 2];
+        var slots = new ulong[length];
         int mask = slots.Length - 1;
         foreach (ulong value in old)
         {

@@ -57,11 +57,15 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     private int _room = MaxLoad(MinSlots);
     private int _count;
     private int _idleUses;
+    private int _growths;
 
     // Set by Clear, reset by the first insert: a second Clear of an unused table is not another idle window.
     private bool _cleared;
 
     public int Count => _count;
+
+    /// <summary>Times the slot array doubled (a rehash of every key) since the table was last cleared.</summary>
+    public int Growths => _growths;
 
     /// <summary>Bytes of one entry and its 8/5 slots (rounded up): what a key costs at full load.</summary>
     public int BytesPerKey => ((8 * sizeof(ulong)) + 4) / 5 + Unsafe.SizeOf<TableEntry<TKey, TValue>>();
@@ -196,6 +200,31 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
         }
 
         _count = 0;
+        _growths = 0;
+    }
+
+    /// <summary>
+    /// Makes room for <paramref name="keys"/> keys in all, so that adding them neither doubles
+    /// the slot array nor adds entry room mid-window: a window sized from the one before it
+    /// pays its allocations once, up front, instead of rehashing its keys at every doubling.
+    /// </summary>
+    public void Reserve(int keys)
+    {
+        int slots = _slots.Length;
+        while (MaxLoad(slots) < keys && slots < 1 << 30)
+        {
+            slots *= 2;
+        }
+
+        if (slots != _slots.Length)
+        {
+            Rehash(slots);
+        }
+
+        while (_room < Math.Min(keys, MaxLoad(slots)))
+        {
+            AddRoom();
+        }
     }
 
     // A big table that held few keys clears just their slots instead of the whole array. Each
@@ -280,7 +309,13 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
 
     private void GrowSlots()
     {
-        var slots = new ulong[_slots.Length * 2];
+        Rehash(_slots.Length * 2);
+        _growths++;
+    }
+
+    private void Rehash(int length)
+    {
+        var slots = new ulong[length];
         for (int i = 0; i < _count; i++)
         {
             ulong hash = Entry(i).Key.Hash;

@@ -67,6 +67,21 @@ public sealed class WindowTables
 
     public int KeyCount => Targets.Count + Ports.Count + Sources.Count;
 
+    /// <summary>How many rows and fingerprints the tables hold: what the next window of the same sensor is sized for.</summary>
+    public TableSizes Sizes => new(Targets.Count, Ports.Count, Sources.Count, Seen.Count);
+
+    /// <summary>Times a table or the fingerprint set doubled while these tables filled (each a rehash of all it held).</summary>
+    public int Growths => Targets.Growths + Ports.Growths + Sources.Growths + Seen.Growths;
+
+    /// <summary>Makes room for <paramref name="sizes"/> up front, so a window like the last one never grows mid-window.</summary>
+    public void Reserve(TableSizes sizes)
+    {
+        Targets.Stored.Reserve(sizes.Targets);
+        Ports.Reserve(sizes.Ports);
+        Sources.Stored.Reserve(sizes.Sources);
+        Seen.Reserve(sizes.Fingerprints);
+    }
+
     public void Reset(int sensorId, long windowStartNs)
     {
         SensorId = sensorId;
@@ -250,3 +265,6 @@ public sealed class WindowTables
     private static ulong Triple(ulong targetHash, ulong sourceHash, PortKey port) =>
         Net.IpAddr.Mix(targetHash ^ Net.IpAddr.Mix(sourceHash ^ TripleDomain ^ ((ulong)port.Packed << 29)));
 }
+
+/// <summary>Rows of each table and fingerprints of one window's tables.</summary>
+public readonly record struct TableSizes(int Targets, int Ports, int Sources, int Fingerprints);

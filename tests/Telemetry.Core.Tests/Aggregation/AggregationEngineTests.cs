@@ -283,4 +283,31 @@ public class AggregationEngineTests
         Assert.Equal(0, borrowed.Shard);
         Assert.Equal(built, Interlocked.Read(ref engine.TableSetsBuilt));
     }
+
+    [Fact]
+    public async Task NextWindow_StartsAtTheSizeOfTheLast_AndNeverGrows()
+    {
+        // A 20,000-source scan in one minute, then the same in the next: the second window opens
+        // while the first is still open (allowed lateness), so it gets a new set, not a pooled one.
+        List<GeneratedPacket> first = Traffic.Scan(20_000, T0 + (5 * Second));
+        List<GeneratedPacket> second = Traffic.Scan(20_000, T0 + (61 * Second));
+
+        long growthsOfOne;
+        await using (var one = new EngineHarness(EngineHarness.Options(1)))
+        {
+            await one.IngestAsync("s", Traffic.Pcap(first));
+            await one.CompleteAsync();
+            growthsOfOne = Interlocked.Read(ref one.Engine.TableGrowths);
+        }
+
+        await using var harness = new EngineHarness(EngineHarness.Options(1));
+        await harness.IngestAsync("s", Traffic.Pcap([.. first, .. second]));
+        await harness.CompleteAsync();
+
+        Assert.True(growthsOfOne > 0, $"a window of 20,000 sources grew its tables {growthsOfOne} times");
+        Assert.Equal(2, Interlocked.Read(ref harness.Engine.TableSetsBuilt));
+        Assert.Equal(growthsOfOne, Interlocked.Read(ref harness.Engine.TableGrowths));
+        Assert.Equal(2, harness.Sink.Windows.Select(w => w.WindowStartNs).Distinct().Count());
+        Assert.Equal(40_000, harness.Sink.Sources.Count);
+    }
 }

@@ -201,6 +201,46 @@ public class KeyTableCollisionTests
     }
 
     [Fact]
+    public void Reserve_TakesAWindowsKeysWithoutGrowing_AndKeepsTheKeysItHeld()
+    {
+        static AddressPortKey K(uint address, ushort port) => new(IpAddr.FromV4(address), new PortKey(6, TrafficClass.TcpSyn, port));
+        var table = new KeyTable<AddressPortKey, TargetStats>();
+        for (uint i = 0; i < 1000; i++)
+        {
+            table.GetValueRefOrAddDefault(K(i, 80), out _).Packets = i;
+        }
+
+        Assert.True(table.Growths > 0);
+        table.Reserve(300_000);
+        long capacity = table.CapacityBytes;
+        for (uint i = 0; i < 1000; i++)
+        {
+            Assert.True(table.TryGetValue(K(i, 80), out TargetStats kept));
+            Assert.Equal(i, kept.Packets);
+        }
+
+        table.Clear();
+        Assert.Equal(0, table.Growths);
+        for (uint i = 0; i < 300_000; i++)
+        {
+            table.GetValueRefOrAddDefault(K(0x0A000000u + i, 443), out bool exists).Packets++;
+            Assert.False(exists);
+        }
+
+        Assert.Equal(0, table.Growths);
+        Assert.Equal(capacity, table.CapacityBytes);
+
+        // One key more than reserved for: the table still takes it, by growing.
+        for (uint i = 300_000; table.Growths == 0; i++)
+        {
+            table.GetValueRefOrAddDefault(K(0x0A000000u + i, 443), out _);
+        }
+
+        Assert.True(table.Count > 300_000);
+        Assert.True(table.TryGetValue(K(0x0A000000u, 443), out _));
+    }
+
+    [Fact]
     public void AddressPortKey_Ipv4_DistinctKeysHaveDistinctHashes()
     {
         // Addresses that differ only above bit 17 and ports that differ by one: the old layout
@@ -242,6 +282,32 @@ public class FingerprintSetTests
 
         Assert.Equal(truth.Count, set.Count);
         Assert.False(set.Add(0));
+    }
+
+    [Fact]
+    public void Reserve_TakesThatManyFingerprintsWithoutGrowing()
+    {
+        var set = new FingerprintSet();
+        for (ulong i = 1; i <= 100; i++)
+        {
+            Assert.True(set.Add(i * 0x9E3779B97F4A7C15UL));
+        }
+
+        set.Reserve(500_000);
+        long capacity = set.CapacityBytes;
+        for (ulong i = 1; i <= 100; i++)
+        {
+            Assert.False(set.Add(i * 0x9E3779B97F4A7C15UL));
+        }
+
+        set.Clear();
+        for (ulong i = 1; i <= 500_000; i++)
+        {
+            Assert.True(set.Add(i * 0x9E3779B97F4A7C15UL));
+        }
+
+        Assert.Equal(0, set.Growths);
+        Assert.Equal(capacity, set.CapacityBytes);
     }
 
     [Fact]
