@@ -25,7 +25,7 @@ internal static class EngineLoad
             allocated = now;
             Console.WriteLine($"{Path.GetFileName(file)}: {result.Packets} packets in {seconds:F2} s = {result.Packets / seconds:F0} packets/s, {perPacket:F1} B allocated per packet; "
                 + $"open windows hold {engine.OpenKeys} keys, {engine.OpenBytes / (double)Math.Max(1, engine.OpenKeys):F0} B charged per key; "
-                + $"{Interlocked.Read(ref engine.TableSetsBuilt)} table sets built so far");
+                + $"{Interlocked.Read(ref engine.TableSetsBuilt)} table sets built, {Interlocked.Read(ref engine.TableGrowths)} table growths so far");
         });
         Console.WriteLine($"shards {shards}: {Interlocked.Read(ref sink.Rows)} rows flushed, peak working set {Process.GetCurrentProcess().PeakWorkingSet64 >> 20} MiB");
         double keys = Math.Max(1, sink.Keys);

@@ -91,6 +91,16 @@ public sealed class AddressTable<TValue> : IEnumerable<KeyValuePair<AddressPortK
     /// <summary>Times the row table or the IPv6 side table doubled since the last <see cref="Clear"/>.</summary>
     public int Growths => Stored.Growths + _v6.Growths;
 
+    /// <summary>Distinct IPv6 addresses the rows hold.</summary>
+    public int V6Addresses => _v6.Count;
+
+    /// <summary>Makes room for <paramref name="keys"/> rows, <paramref name="v6Addresses"/> of their addresses IPv6, without growing.</summary>
+    public void Reserve(int keys, int v6Addresses)
+    {
+        Stored.Reserve(keys);
+        _v6.Reserve(v6Addresses);
+    }
+
     public IEnumerable<AddressPortKey> Keys => this.Select(pair => pair.Key);
 
     public IEnumerable<TValue> Values => Stored.Values;

@@ -191,12 +191,7 @@ internal sealed class AggregatorShard
         {
             if (open.SensorId == sensorId && !open.IsLate)
             {
-                TableSizes s = open.Sizes;
-                expected = new TableSizes(
-                    Math.Max(expected.Targets, s.Targets),
-                    Math.Max(expected.Ports, s.Ports),
-                    Math.Max(expected.Sources, s.Sources),
-                    Math.Max(expected.Fingerprints, s.Fingerprints));
+                expected = TableSizes.Max(expected, open.Sizes);
             }
         }
 
@@ -217,10 +212,14 @@ internal sealed class AggregatorShard
             _keys -= tables.KeyCount;
             Interlocked.Add(ref _engine.TableGrowths, tables.Growths);
 
-            // A late window holds stragglers and an early one part of a window: neither says how big the next will be.
+            // A late window holds stragglers and an early one part of a window: neither says how
+            // big the next will be. A window flushed before its end (the sensor went idle or its
+            // capture ended) may only raise the sizes a complete window left.
             if (!tables.IsLate && !tables.IsEarly)
             {
-                _lastSizes[tables.SensorId] = tables.Sizes;
+                _lastSizes[tables.SensorId] = epoch == 0 || !_lastSizes.TryGetValue(tables.SensorId, out TableSizes last)
+                    ? tables.Sizes
+                    : TableSizes.Max(last, tables.Sizes);
             }
             if (ReferenceEquals(_last, tables))
             {

@@ -68,7 +68,7 @@ public sealed class WindowTables
     public int KeyCount => Targets.Count + Ports.Count + Sources.Count;
 
     /// <summary>How many rows and fingerprints the tables hold: what the next window of the same sensor is sized for.</summary>
-    public TableSizes Sizes => new(Targets.Count, Ports.Count, Sources.Count, Seen.Count);
+    public TableSizes Sizes => new(Targets.Count, Targets.V6Addresses, Ports.Count, Sources.Count, Sources.V6Addresses, Seen.Count);
 
     /// <summary>Times a table or the fingerprint set doubled while these tables filled (each a rehash of all it held).</summary>
     public int Growths => Targets.Growths + Ports.Growths + Sources.Growths + Seen.Growths;
@@ -76,9 +76,9 @@ public sealed class WindowTables
     /// <summary>Makes room for <paramref name="sizes"/> up front, so a window like the last one never grows mid-window.</summary>
     public void Reserve(TableSizes sizes)
     {
-        Targets.Stored.Reserve(sizes.Targets);
+        Targets.Reserve(sizes.Targets, sizes.TargetV6Addresses);
         Ports.Reserve(sizes.Ports);
-        Sources.Stored.Reserve(sizes.Sources);
+        Sources.Reserve(sizes.Sources, sizes.SourceV6Addresses);
         Seen.Reserve(sizes.Fingerprints);
     }
 
@@ -266,5 +266,15 @@ public sealed class WindowTables
         Net.IpAddr.Mix(targetHash ^ Net.IpAddr.Mix(sourceHash ^ TripleDomain ^ ((ulong)port.Packed << 29)));
 }
 
-/// <summary>Rows of each table and fingerprints of one window's tables.</summary>
-public readonly record struct TableSizes(int Targets, int Ports, int Sources, int Fingerprints);
+/// <summary>Rows of each table (and IPv6 addresses of the target and source tables) and fingerprints of one window's tables.</summary>
+public readonly record struct TableSizes(int Targets, int TargetV6Addresses, int Ports, int Sources, int SourceV6Addresses, int Fingerprints)
+{
+    /// <summary>The larger of each count.</summary>
+    public static TableSizes Max(TableSizes a, TableSizes b) => new(
+        Math.Max(a.Targets, b.Targets),
+        Math.Max(a.TargetV6Addresses, b.TargetV6Addresses),
+        Math.Max(a.Ports, b.Ports),
+        Math.Max(a.Sources, b.Sources),
+        Math.Max(a.SourceV6Addresses, b.SourceV6Addresses),
+        Math.Max(a.Fingerprints, b.Fingerprints));
+}

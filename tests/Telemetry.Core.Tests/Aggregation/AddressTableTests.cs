@@ -73,4 +73,30 @@ public class AddressTableTests
         Assert.False(exists);
         Assert.Equal(new AddressPortKey(IpAddr.Parse("2001:db8::9"), Dns), Assert.Single(table).Key);
     }
+
+    [Fact]
+    public void Reserve_SizesTheIpv6SideTableToo_SoAWindowLikeTheLastNeverGrows()
+    {
+        var last = new AddressTable<SourceStats>();
+        for (int i = 0; i < 5000; i++)
+        {
+            last.GetValueRefOrAddDefault(IpAddr.Parse($"2001:db8::{i:x}"), Telnet, out _).Packets++;
+            last.GetValueRefOrAddDefault(IpAddr.FromV4((uint)i), Dns, out _).Packets++;
+        }
+
+        Assert.Equal(5000, last.V6Addresses);
+        Assert.True(last.Growths > 0);
+
+        var next = new AddressTable<SourceStats>();
+        next.Reserve(last.Count, last.V6Addresses);
+        for (int i = 0; i < 5000; i++)
+        {
+            next.GetValueRefOrAddDefault(IpAddr.Parse($"2001:db8::{i + 7:x}"), Dns, out _).Packets++;
+            next.GetValueRefOrAddDefault(IpAddr.FromV4((uint)i + 7), Telnet, out _).Packets++;
+        }
+
+        Assert.Equal(10_000, next.Count);
+        Assert.Equal(0, next.Growths);
+        Assert.Equal(1UL, next[new AddressPortKey(IpAddr.Parse("2001:db8::7"), Dns)].Packets);
+    }
 }
