@@ -10,9 +10,11 @@ namespace Telemetry.Benchmarks;
 /// Aggregation alone, on decoded packets held in memory: 2 M packets into one window's tables,
 /// over a hot keyspace (1,000 targets, everything in cache) and a darknet-sized one (4 M
 /// possible target keys, so about four packets in five insert a new target key).
-/// <c>Add</c> is the bare insert; <c>AddPrefetched</c> is what a shard does: it prefetches the
-/// table slots of the packet sixteen ahead and, for the packet eight ahead, the entries those
-/// slots point to (and the fingerprint slot when both rows look present). <c>TargetsDictionary</c> and <c>TargetsKeyTable</c>
+/// <c>Add</c> is the bare insert; <c>AddPrefetched</c> is what a shard does when its row tables
+/// are 4 MiB or more: it prefetches the table slots of the packet sixteen ahead and, for the
+/// packet eight ahead, the entries those slots point to (and the fingerprint slot when both rows
+/// look present); <c>AddPrefetchedOneStage</c> is what it does with smaller tables: the slots and
+/// the fingerprint slot of the packet eight ahead. <c>TargetsDictionary</c> and <c>TargetsKeyTable</c>
 /// put the same packets' target keys (packet and byte counts only) into a
 /// <see cref="Dictionary{TKey, TValue}"/> and a <see cref="KeyTable{TKey, TValue}"/> side by
 /// side: the data structure alone. Each operation is one packet.
@@ -71,20 +73,33 @@ public class AggregationBenchmarks
     }
 
     [Benchmark(OperationsPerInvoke = Packets)]
-    public int AddPrefetched()
+    public int AddPrefetched() => AddWithPrefetch(twoStage: true);
+
+    [Benchmark(OperationsPerInvoke = Packets)]
+    public int AddPrefetchedOneStage() => AddWithPrefetch(twoStage: false);
+
+    private int AddWithPrefetch(bool twoStage)
     {
         _tables.Clear();
         RollupInput[] packets = _packets;
         for (int i = 0; i < packets.Length; i++)
         {
-            if (i + (2 * Distance) < packets.Length)
+            if (twoStage)
             {
-                _tables.Prefetch(packets[i + (2 * Distance)]);
-            }
+                if (i + (2 * Distance) < packets.Length)
+                {
+                    _tables.Prefetch(packets[i + (2 * Distance)]);
+                }
 
-            if (i + Distance < packets.Length)
+                if (i + Distance < packets.Length)
+                {
+                    _tables.PrefetchEntries(packets[i + Distance]);
+                }
+            }
+            else if (i + Distance < packets.Length)
             {
-                _tables.PrefetchEntries(packets[i + Distance]);
+                _tables.Prefetch(packets[i + Distance]);
+                _tables.PrefetchFingerprint(packets[i + Distance]);
             }
 
             _tables.Add(packets[i]);

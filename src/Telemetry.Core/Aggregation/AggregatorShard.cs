@@ -12,6 +12,9 @@ internal sealed class AggregatorShard
     /// <summary>How many packets ahead of the one being added its row entries are prefetched; its slots twice as far.</summary>
     private const int PrefetchDistance = 8;
 
+    /// <summary>Row tables (target and source, slots and entries) from this size up prefetch in two stages.</summary>
+    internal const long TwoStagePrefetchFrom = 4L << 20;
+
     private readonly AggregationEngine _engine;
     private readonly long _windowNs;
     private readonly long _memoryCap;
@@ -89,45 +92,7 @@ internal sealed class AggregatorShard
         SensorState sensor = batch.Sensor!;
         int sensorId = sensor.Id;
         long watermark = _watermarks[sensorId];
-        long late = 0;
-        RollupInput[] items = batch.Items;
-        int count = batch.Count;
-        for (int i = 0; i < count; i++)
-        {
-            // Start loading the slots of a packet a few ahead and, once they have arrived, the
-            // entries they point to, so its cache misses overlap this one's work; nearly always
-            // it falls in the same window as the last packet.
-            if (i + (2 * PrefetchDistance) < count)
-            {
-                _last?.Prefetch(items[i + (2 * PrefetchDistance)]);
-            }
-
-            if (i + PrefetchDistance < count)
-            {
-                _last?.PrefetchEntries(items[i + PrefetchDistance]);
-            }
-
-            ref RollupInput item = ref items[i];
-            long start = item.TimestampNs - Mod(item.TimestampNs, _windowNs);
-            WindowTables? tables = _last;
-            if (tables is null || tables.WindowStartNs != start || tables.SensorId != sensorId)
-            {
-                tables = GetTables(sensorId, start, watermark);
-            }
-
-            // A packet split across two shards is counted once, by its destination's shard.
-            if (tables.IsLate && (item.Skip & TableSkip.TargetAndPort) == 0)
-            {
-                late++;
-            }
-
-            long before = tables.ApproximateBytes;
-            int keysBefore = tables.KeyCount;
-            tables.Add(item);
-            _memory += tables.ApproximateBytes - before;
-            _keys += tables.KeyCount - keysBefore;
-        }
-
+        long late = AddBatch(batch.Items, batch.Count, sensorId, watermark);
         if (late != 0)
         {
             Interlocked.Add(ref sensor.LatePackets, late);
@@ -162,6 +127,72 @@ internal sealed class AggregatorShard
         {
             await RelieveMemoryAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Adds a batch's packets to their windows and returns how many fell in late ones. Kept out
+    /// of the async <see cref="ProcessAsync"/>, so the hot loop is a plain method the runtime
+    /// compiles fully optimised after a few batches, rather than an on-stack replacement of a
+    /// state machine's loop (measured 10–20 % slower on the engine benchmark).
+    /// </summary>
+    private long AddBatch(RollupInput[] items, int count, int sensorId, long watermark)
+    {
+        long late = 0;
+        long memory = 0;
+        long keys = 0;
+
+        // Rows that sit in cache gain nothing from having their entries prefetched, and the
+        // second stage's work then costs more than it hides (sweep /23: 1.29x faster with one
+        // stage, realistic mix: 1.09x slower); so a window of small tables prefetches the old
+        // way, slots and fingerprint slot in one go. Decided per batch, from its first window.
+        bool twoStage = _last is null || _last.RowBytes >= TwoStagePrefetchFrom;
+        for (int i = 0; i < count; i++)
+        {
+            // Start loading the slots of a packet a few ahead and, once they have arrived, the
+            // entries they point to, so its cache misses overlap this one's work; nearly always
+            // it falls in the same window as the last packet.
+            if (twoStage)
+            {
+                if (i + (2 * PrefetchDistance) < count)
+                {
+                    _last?.Prefetch(items[i + (2 * PrefetchDistance)]);
+                }
+
+                if (i + PrefetchDistance < count)
+                {
+                    _last?.PrefetchEntries(items[i + PrefetchDistance]);
+                }
+            }
+            else if (i + PrefetchDistance < count && _last is { } next)
+            {
+                next.Prefetch(items[i + PrefetchDistance]);
+                next.PrefetchFingerprint(items[i + PrefetchDistance]);
+            }
+
+            ref RollupInput item = ref items[i];
+            long start = item.TimestampNs - Mod(item.TimestampNs, _windowNs);
+            WindowTables? tables = _last;
+            if (tables is null || tables.WindowStartNs != start || tables.SensorId != sensorId)
+            {
+                tables = GetTables(sensorId, start, watermark);
+            }
+
+            // A packet split across two shards is counted once, by its destination's shard.
+            if (tables.IsLate && (item.Skip & TableSkip.TargetAndPort) == 0)
+            {
+                late++;
+            }
+
+            long before = tables.ApproximateBytes;
+            int keysBefore = tables.KeyCount;
+            tables.Add(item);
+            memory += tables.ApproximateBytes - before;
+            keys += tables.KeyCount - keysBefore;
+        }
+
+        _memory += memory;
+        _keys += keys;
+        return late;
     }
 
     private WindowTables GetTables(int sensorId, long start, long watermark)

@@ -144,24 +144,44 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
 
     /// <summary>
     /// The second stage of a two-stage prefetch, for a key whose home slot an earlier
-    /// <see cref="Prefetch"/> has brought into cache: when that slot holds the key's tag, asks
-    /// the CPU to start loading the entry it points to, the second miss of a key already in the
-    /// table. Keys displaced from their home slot are left to the lookup.
+    /// <see cref="Prefetch"/> has brought into cache: follows the key's probe through the slots
+    /// of that cache line and, when one holds the key's tag, asks the CPU to start loading the
+    /// entry it points to, the second miss of a key already in the table. A key displaced past
+    /// the end of the line is left to the lookup, so this never waits for memory itself.
     /// </summary>
-    /// <returns>Whether the home slot held the key's tag (so the key is very likely in the table).</returns>
+    /// <returns>
+    /// Whether a slot of the home line held the key's tag (so the key is very likely in the
+    /// table); false when the probe met an empty slot or left the line.
+    /// </returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool PrefetchEntry(in TKey key)
+    public unsafe bool PrefetchEntry(in TKey key)
     {
         ulong hash = key.Hash;
+        uint tag = (uint)(hash >> 32);
         ulong[] slots = _slots;
-        ulong slot = slots[(int)hash & (slots.Length - 1)];
-        if (slot != 0 && (uint)(slot >> 32) == (uint)(hash >> 32))
+        int mask = slots.Length - 1;
+        ref ulong first = ref MemoryMarshal.GetArrayDataReference(slots);
+        int i = (int)hash & mask;
+        while (true)
         {
-            SlotPrefetch.Line(ref Entry((int)(uint)slot - 1));
-            return true;
-        }
+            ulong slot = Unsafe.Add(ref first, i);
+            if (slot == 0)
+            {
+                return false;
+            }
 
-        return false;
+            if ((uint)(slot >> 32) == tag)
+            {
+                SlotPrefetch.Line(ref Entry((int)(uint)slot - 1));
+                return true;
+            }
+
+            i = (i + 1) & mask;
+            if (i == 0 || ((nint)Unsafe.AsPointer(ref Unsafe.Add(ref first, i)) & (SlotPrefetch.LineBytes - 1)) == 0)
+            {
+                return false;
+            }
+        }
     }
 
     /// <summary>Empties the table, keeping its room unless the last use left most of it idle.</summary>

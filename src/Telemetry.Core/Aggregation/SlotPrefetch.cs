@@ -7,6 +7,9 @@ namespace Telemetry.Core.Aggregation;
 /// <summary>The prefetch hint <see cref="KeyTable{TKey, TValue}"/> and <see cref="FingerprintSet"/> share.</summary>
 internal static class SlotPrefetch
 {
+    /// <summary>Bytes of a cache line on the x64 and Arm64 cores this runs on.</summary>
+    public const int LineBytes = 64;
+
     /// <summary>
     /// Asks the CPU to start loading the cache line of the slot a hash starts probing at, in a
     /// power-of-two slot array (a hint: no effect without SSE). A prefetch never faults, so a

@@ -67,6 +67,9 @@ public sealed class WindowTables
 
     public int KeyCount => Targets.Count + Ports.Count + Sources.Count;
 
+    /// <summary>Heap bytes of the target and source tables, the rows a packet looks up.</summary>
+    public long RowBytes => Targets.CapacityBytes + Sources.CapacityBytes;
+
     /// <summary>How many rows and fingerprints the tables hold: what the next window of the same sensor is sized for.</summary>
     public TableSizes Sizes => new(Targets.Count, Targets.V6Addresses, Ports.Count, Sources.Count, Sources.V6Addresses, Seen.Count);
 
@@ -136,6 +139,15 @@ public sealed class WindowTables
             Seen.Prefetch(Triple(packet.Destination.Hash64(), packet.Source.Hash64(), port));
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PrefetchSeen(in RollupInput packet) =>
+        Seen.Prefetch(Triple(packet.Destination.Hash64(), packet.Source.Hash64(), new PortKey(packet.Protocol, packet.Class, packet.Port)));
+
+    /// <summary>Starts loading the fingerprint slot of the packet's triple, whether or not <see cref="Add"/> will need it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PrefetchFingerprint(in RollupInput packet) =>
+        Seen.Prefetch(Triple(packet.Destination.Hash64(), packet.Source.Hash64(), new PortKey(packet.Protocol, packet.Class, packet.Port)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Add(in RollupInput packet)
