@@ -131,9 +131,9 @@ internal sealed class AggregatorShard
 
     /// <summary>
     /// Adds a batch's packets to their windows and returns how many fell in late ones. Kept out
-    /// of the async <see cref="ProcessAsync"/>, so the hot loop is a plain method the runtime
-    /// compiles fully optimised after a few batches, rather than an on-stack replacement of a
-    /// state machine's loop (measured 10–20 % slower on the engine benchmark).
+    /// of the async <see cref="ProcessAsync"/>, so the hot loop is a plain method that the
+    /// runtime re-compiles by call count, not only by on-stack replacement of a state machine's
+    /// loop (no throughput difference measured either way; it keeps the loop readable).
     /// </summary>
     private long AddBatch(RollupInput[] items, int count, int sensorId, long watermark)
     {
