@@ -21,7 +21,7 @@ def ns(text):
     value, unit = text.replace(',', '').split()
     return float(value) * {'ns': 1, 'μs': 1e3, 'us': 1e3, 'ms': 1e6, 's': 1e9}[unit]
 rows = list(csv.DictReader(open(sys.argv[1], encoding='utf-8')))
-params = [c for c in (rows[0].keys() if rows else []) if c in ('Targets', 'Format')]
+params = [c for c in (rows[0].keys() if rows else []) if c in ('Targets', 'Sources', 'Format')]
 for row in rows:
     median = ns(row['Median'])
     label = row['Method'] + ''.join(f" {p}={row[p]}" for p in params)
