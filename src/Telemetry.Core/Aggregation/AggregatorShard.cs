@@ -12,7 +12,7 @@ internal sealed class AggregatorShard
     /// <summary>How many packets ahead of the one being added its row entries are prefetched; its slots twice as far.</summary>
     private const int PrefetchDistance = 8;
 
-    /// <summary>Row tables (target and source, slots and entries) from this size up prefetch in two stages.</summary>
+    /// <summary>Windows whose rows (<see cref="WindowTables.RowBytes"/>) reach this size prefetch in two stages.</summary>
     internal const long TwoStagePrefetchFrom = 4L << 20;
 
     private readonly AggregationEngine _engine;
@@ -143,9 +143,9 @@ internal sealed class AggregatorShard
 
         // Rows that sit in cache gain nothing from having their entries prefetched, and the
         // second stage's work then costs more than it hides (sweep /23: 1.29x faster with one
-        // stage, realistic mix: 1.09x slower); so a window of small tables prefetches the old
-        // way, slots and fingerprint slot in one go. Decided per batch, from its first window.
-        bool twoStage = _last is null || _last.RowBytes >= TwoStagePrefetchFrom;
+        // stage, realistic mix: 1.09x slower); so a window of few rows prefetches the old way,
+        // slots and fingerprint slot in one go. Decided per batch, from the window it starts in.
+        bool twoStage = _last is { } current && current.RowBytes >= TwoStagePrefetchFrom;
         for (int i = 0; i < count; i++)
         {
             // Start loading the slots of a packet a few ahead and, once they have arrived, the
