@@ -12,8 +12,11 @@ internal sealed class AggregatorShard
     /// <summary>How many packets ahead of the one being added its row entries are prefetched; its slots twice as far.</summary>
     private const int PrefetchDistance = 8;
 
-    /// <summary>Windows whose rows (<see cref="WindowTables.RowBytes"/>) reach this size prefetch in two stages.</summary>
-    internal const long TwoStagePrefetchFrom = 4L << 20;
+    /// <summary>
+    /// Rows in this shard's open windows from which it prefetches in two stages: about 4 MiB of
+    /// target and source rows at their full-load cost (53 and 45 bytes).
+    /// </summary>
+    internal const long TwoStagePrefetchFromKeys = 80_000;
 
     private readonly AggregationEngine _engine;
     private readonly long _windowNs;
@@ -143,9 +146,10 @@ internal sealed class AggregatorShard
 
         // Rows that sit in cache gain nothing from having their entries prefetched, and the
         // second stage's work then costs more than it hides (sweep /23: 1.29x faster with one
-        // stage, realistic mix: 1.09x slower); so a window of few rows prefetches the old way,
-        // slots and fingerprint slot in one go. Decided per batch, from the window it starts in.
-        bool twoStage = _last is { } current && current.RowBytes >= TwoStagePrefetchFrom;
+        // stage, realistic mix: 1.09x slower); so while this shard's open windows hold few rows
+        // it prefetches the old way, slots and fingerprint slot in one go. All of its windows
+        // count, not only this batch's: sensors' batches interleave and share the cache.
+        bool twoStage = _keys >= TwoStagePrefetchFromKeys;
         for (int i = 0; i < count; i++)
         {
             // Start loading the slots of a packet a few ahead and, once they have arrived, the

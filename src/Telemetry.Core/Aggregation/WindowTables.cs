@@ -67,13 +67,6 @@ public sealed class WindowTables
 
     public int KeyCount => Targets.Count + Ports.Count + Sources.Count;
 
-    /// <summary>
-    /// The working set of the rows a packet looks up: the target and source rows held, each at
-    /// its entry and slots' full-load cost. Counted from the rows rather than the arrays' room,
-    /// since a pooled or pre-sized table has room for many more keys than it may hold.
-    /// </summary>
-    public long RowBytes => ((long)Targets.Count * TargetEntryBytes) + ((long)Sources.Count * SourceEntryBytes);
-
     /// <summary>How many rows and fingerprints the tables hold: what the next window of the same sensor is sized for.</summary>
     public TableSizes Sizes => new(Targets.Count, Targets.V6Addresses, Ports.Count, Sources.Count, Sources.V6Addresses, Seen.Count);
 
