@@ -12,10 +12,10 @@ namespace Telemetry.Benchmarks;
 /// about four packets in five insert a new target key), from 1,000 or 50,000 sources (with
 /// 1,000 targets and 1,000 sources every table is small and in cache, and most packets consult
 /// the fingerprint set, like the /23 point of the sweep).
-/// <c>Add</c> is the bare insert; <c>AddPrefetched</c> is what a shard does when its row tables
-/// are 4 MiB or more: it prefetches the table slots of the packet sixteen ahead and, for the
+/// <c>Add</c> is the bare insert; <c>AddPrefetched</c> is what a shard does once its open
+/// windows hold 80,000 rows (about 4 MiB): it prefetches the table slots of the packet sixteen ahead and, for the
 /// packet eight ahead, the entries those slots point to (and the fingerprint slot when both rows
-/// look present); <c>AddPrefetchedOneStage</c> is what it does with smaller tables: the slots and
+/// look present); <c>AddPrefetchedOneStage</c> is what it does with fewer rows: the slots and
 /// the fingerprint slot of the packet eight ahead. <c>TargetsDictionary</c> and <c>TargetsKeyTable</c>
 /// put the same packets' target keys (packet and byte counts only) into a
 /// <see cref="Dictionary{TKey, TValue}"/> and a <see cref="KeyTable{TKey, TValue}"/> side by
