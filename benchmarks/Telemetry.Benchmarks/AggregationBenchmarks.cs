@@ -16,7 +16,7 @@ namespace Telemetry.Benchmarks;
 /// windows hold 80,000 rows (about 4 MiB): it prefetches the table slots of the packet sixteen ahead and, for the
 /// packet eight ahead, the entries those slots point to (and the fingerprint slot when both rows
 /// look present); <c>AddPrefetchedOneStage</c> is what it does with fewer rows: the slots and
-/// the fingerprint slot of the packet eight ahead. <c>TargetsDictionary</c> and <c>TargetsKeyTable</c>
+/// the fingerprint slot of the packet sixteen ahead. <c>TargetsDictionary</c> and <c>TargetsKeyTable</c>
 /// put the same packets' target keys (packet and byte counts only) into a
 /// <see cref="Dictionary{TKey, TValue}"/> and a <see cref="KeyTable{TKey, TValue}"/> side by
 /// side: the data structure alone. Each operation is one packet.
@@ -102,10 +102,10 @@ public class AggregationBenchmarks
                     _tables.PrefetchEntries(packets[i + Distance]);
                 }
             }
-            else if (i + Distance < packets.Length)
+            else if (i + (2 * Distance) < packets.Length)
             {
-                _tables.Prefetch(packets[i + Distance]);
-                _tables.PrefetchFingerprint(packets[i + Distance]);
+                _tables.Prefetch(packets[i + (2 * Distance)]);
+                _tables.PrefetchFingerprint(packets[i + (2 * Distance)]);
             }
 
             _tables.Add(packets[i]);

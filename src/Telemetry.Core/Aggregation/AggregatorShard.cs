@@ -167,10 +167,10 @@ internal sealed class AggregatorShard
                     _last?.PrefetchEntries(items[i + PrefetchDistance]);
                 }
             }
-            else if (i + PrefetchDistance < count && _last is { } next)
+            else if (i + (2 * PrefetchDistance) < count && _last is { } next)
             {
-                next.Prefetch(items[i + PrefetchDistance]);
-                next.PrefetchFingerprint(items[i + PrefetchDistance]);
+                next.Prefetch(items[i + (2 * PrefetchDistance)]);
+                next.PrefetchFingerprint(items[i + (2 * PrefetchDistance)]);
             }
 
             ref RollupInput item = ref items[i];
