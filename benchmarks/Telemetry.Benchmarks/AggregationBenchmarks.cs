@@ -13,11 +13,11 @@ namespace Telemetry.Benchmarks;
 /// 1,000 targets and 1,000 sources every table is small and in cache, and most packets consult
 /// the fingerprint set, like the /23 point of the sweep).
 /// <c>Add</c> is the bare insert; <c>AddPrefetched</c> is what a shard does once its open
-/// windows hold 80,000 rows (about 4 MiB): it prefetches the table slots of the packet sixteen ahead and, for the
-/// packet eight ahead, the entries those slots point to (and the fingerprint slot when both rows
-/// look present); <c>AddPrefetchedOneStage</c> is what it does with fewer rows: the slots and
-/// the fingerprint slot of the packet sixteen ahead. <c>TargetsDictionary</c> and <c>TargetsKeyTable</c>
-/// put the same packets' target keys (packet and byte counts only) into a
+/// windows hold 80,000 rows (about 4 MiB): it prefetches the table slots of the packet sixteen
+/// ahead and, for the packet eight ahead, the entries those slots point to (and the fingerprint
+/// slot when both rows look present); <c>AddPrefetchedOneStage</c> is what it does with fewer
+/// rows: the slots and the fingerprint slot of the packet sixteen ahead. <c>TargetsDictionary</c>
+/// and <c>TargetsKeyTable</c> put the same packets' target keys (packet and byte counts only) into a
 /// <see cref="Dictionary{TKey, TValue}"/> and a <see cref="KeyTable{TKey, TValue}"/> side by
 /// side: the data structure alone. Each operation is one packet.
 /// </summary>

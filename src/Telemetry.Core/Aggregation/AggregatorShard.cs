@@ -9,14 +9,17 @@ namespace Telemetry.Core.Aggregation;
 /// </summary>
 internal sealed class AggregatorShard
 {
-    /// <summary>How many packets ahead of the one being added its row entries are prefetched; its slots twice as far.</summary>
+    /// <summary>
+    /// How many packets ahead of the one being added its row entries are prefetched in two
+    /// stages; its slots (and, in one stage, its fingerprint slot) twice as far.
+    /// </summary>
     private const int PrefetchDistance = 8;
 
     /// <summary>
     /// Rows in this shard's open windows from which it prefetches in two stages: about 4 MiB of
     /// target and source rows at their full-load cost (53 and 45 bytes).
     /// </summary>
-    internal const long TwoStagePrefetchFromKeys = 80_000;
+    private const long TwoStagePrefetchFromKeys = 80_000;
 
     private readonly AggregationEngine _engine;
     private readonly long _windowNs;

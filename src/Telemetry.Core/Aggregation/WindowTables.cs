@@ -133,13 +133,9 @@ public sealed class WindowTables
 
         if (present)
         {
-            Seen.Prefetch(Triple(packet.Destination.Hash64(), packet.Source.Hash64(), port));
+            PrefetchFingerprint(packet);
         }
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void PrefetchSeen(in RollupInput packet) =>
-        Seen.Prefetch(Triple(packet.Destination.Hash64(), packet.Source.Hash64(), new PortKey(packet.Protocol, packet.Class, packet.Port)));
 
     /// <summary>Starts loading the fingerprint slot of the packet's triple, whether or not <see cref="Add"/> will need it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
