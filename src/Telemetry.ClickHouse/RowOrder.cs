@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using Telemetry.Core.Aggregation;
 using Telemetry.Core.Decode;
 using Telemetry.Core.Net;
@@ -20,14 +22,15 @@ internal sealed class RowOrder
     // Below every IPv4-mapped address, ::ffff:0.0.0.0, in the (Hi, Lo) words that sort like the 16 bytes.
     private const ulong V4MappedLo = 0x0000_FFFF_0000_0000UL;
 
+    // Ranges this small are left to an introsort; larger ones are split by their next digit.
+    private const int SmallRange = 4096;
     private const int DigitBits = 11;
     private const int Buckets = 1 << DigitBits;
 
-    // Keys and positions, and the radix sort's second copy of each; the sort swaps them.
+    // Keys and positions, sorted together in place: 12 bytes a row and no second copy, because a
+    // flush of millions of rows sorts them while the window's tables are still held.
     private ulong[] _keys = [];
     private int[] _order = [];
-    private ulong[] _keysSpare = [];
-    private int[] _orderSpare = [];
 
     /// <summary>The positions of the table's entries in sorting-key order (the first Count of the array); valid until the next call.</summary>
     public int[] Sort<TValue>(AddressTable<TValue> table)
@@ -37,8 +40,6 @@ internal sealed class RowOrder
         {
             _order = new int[count];
             _keys = new ulong[count];
-            _orderSpare = new int[count];
-            _keysSpare = new ulong[count];
         }
 
         // IPv4 rows sort by one 64-bit key: address, proto, port, class rank. The rare IPv6
@@ -60,7 +61,7 @@ internal sealed class RowOrder
             _order[v4++] = i;
         }
 
-        RadixSort(v4);
+        SortKeys(_keys.AsSpan(0, v4), _order.AsSpan(0, v4));
         if (v6 is not null)
         {
             v6.Sort((a, b) => (a.Address.Hi, a.Address.Lo, a.Tail).CompareTo((b.Address.Hi, b.Address.Lo, b.Tail)));
@@ -75,54 +76,91 @@ internal sealed class RowOrder
         return _order;
     }
 
-    // Least significant digit first, 11 bits at a time, stable; a digit that every key shares
-    // (the high bits of a darknet's addresses, most protocol and class bits) costs one counting
-    // pass and no moves.
-    private void RadixSort(int count)
+    // Keys are distinct (one per table key), so the order needs no stability.
+    private static void SortKeys(Span<ulong> keys, Span<int> order)
     {
-        if (count < 2)
+        if (keys.Length < 2)
         {
             return;
         }
 
-        Span<int> starts = stackalloc int[Buckets];
-        for (int shift = 0; shift < 64; shift += DigitBits)
+        // Bits every key shares (a darknet's network bits, most protocol and class bits) cannot
+        // split anything: the first digit starts at the highest bit that differs.
+        ulong differ = 0;
+        foreach (ulong key in keys)
         {
-            ulong[] keys = _keys;
-            starts.Clear();
-            for (int i = 0; i < count; i++)
-            {
-                starts[(int)(keys[i] >> shift) & (Buckets - 1)]++;
-            }
+            differ |= key ^ keys[0];
+        }
 
-            if (starts[(int)(keys[0] >> shift) & (Buckets - 1)] == count)
-            {
-                continue;
-            }
-
-            int sum = 0;
-            for (int b = 0; b < Buckets; b++)
-            {
-                int n = starts[b];
-                starts[b] = sum;
-                sum += n;
-            }
-
-            int[] order = _order;
-            ulong[] keysTo = _keysSpare;
-            int[] orderTo = _orderSpare;
-            for (int i = 0; i < count; i++)
-            {
-                ulong key = keys[i];
-                int at = starts[(int)(key >> shift) & (Buckets - 1)]++;
-                keysTo[at] = key;
-                orderTo[at] = order[i];
-            }
-
-            (_keys, _keysSpare) = (keysTo, keys);
-            (_order, _orderSpare) = (orderTo, order);
+        if (differ != 0)
+        {
+            SortRange(keys, order, 63 - BitOperations.LeadingZeroCount(differ));
         }
     }
+
+    // Sorts a range whose keys agree above bit `top`: an in-place MSD radix pass on the digit
+    // that ends at `top` ("American flag" sort: each key is swapped straight into its bucket),
+    // then each bucket on the bits below it, by the same pass or, once small, by introsort.
+    private static void SortRange(Span<ulong> keys, Span<int> order, int top)
+    {
+        if (keys.Length <= SmallRange || top < DigitBits)
+        {
+            keys.Sort(order);
+            return;
+        }
+
+        int shift = top + 1 - DigitBits;
+        Span<int> next = stackalloc int[Buckets];
+        Span<int> ends = stackalloc int[Buckets];
+        next.Clear();
+        foreach (ulong key in keys)
+        {
+            next[Digit(key, shift)]++;
+        }
+
+        int sum = 0;
+        for (int b = 0; b < Buckets; b++)
+        {
+            int n = next[b];
+            next[b] = sum;
+            sum += n;
+            ends[b] = sum;
+        }
+
+        for (int b = 0; b < Buckets; b++)
+        {
+            while (next[b] < ends[b])
+            {
+                // Carry the key at the bucket's next free place round its cycle until one belongs here.
+                ulong key = keys[next[b]];
+                int item = order[next[b]];
+                for (int d = Digit(key, shift); d != b; d = Digit(key, shift))
+                {
+                    int at = next[d]++;
+                    (key, keys[at]) = (keys[at], key);
+                    (item, order[at]) = (order[at], item);
+                }
+
+                keys[next[b]] = key;
+                order[next[b]++] = item;
+            }
+        }
+
+        int start = 0;
+        for (int b = 0; b < Buckets; b++)
+        {
+            int length = ends[b] - start;
+            if (length > 1)
+            {
+                SortRange(keys.Slice(start, length), order.Slice(start, length), shift - 1);
+            }
+
+            start = ends[b];
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Digit(ulong key, int shift) => (int)(key >> shift) & (Buckets - 1);
 
     private static uint Tail(PortKey port) => ((uint)port.Protocol << 24) | ((uint)port.Port << 8) | s_classRank[(int)port.Class];
 

@@ -38,6 +38,30 @@ public class RowOrderTests
         Assert.Equal(expected, written);
     }
 
+    /// <summary>
+    /// A small darknet with many ports per address: the keys share their high bits, and the
+    /// buckets of the first digit are large enough to be split again by the next ones.
+    /// </summary>
+    [Fact]
+    public void Sort_FewAddressesManyPorts_SplitsBucketsAgainAndStillMatches()
+    {
+        var table = new AddressTable<TargetStats>();
+        var random = new Random(5);
+        TrafficClass[] classes = Enum.GetValues<TrafficClass>();
+        while (table.Count < 150_000)
+        {
+            var address = IpAddr.FromV4(0xC6120010u + (uint)random.Next(8));
+            var port = new PortKey(6, classes[random.Next(classes.Length)], (ushort)random.Next(65536));
+            table.GetValueRefOrAddDefault(address, port, out _).Packets++;
+        }
+
+        int[] order = new RowOrder().Sort(table);
+
+        List<AddressPortKey> written = [.. order.Take(table.Count).Select(i => table.KeyOf(table.Stored.EntryAt(i).Key))];
+        Assert.Equal(table.Count, written.Distinct().Count());
+        Assert.Equal([.. written.Order(Comparer<AddressPortKey>.Create(ClickHouseOrder))], written);
+    }
+
     [Fact]
     public void Sort_AgainOnAnIpv4Table_AllocatesNothing()
     {
