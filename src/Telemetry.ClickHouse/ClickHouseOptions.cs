@@ -22,6 +22,13 @@ public sealed class ClickHouseOptions
     [Range(1000, 1_000_000)]
     public int MaxRowsPerInsert { get; set; } = 100_000;
 
+    /// <summary>
+    /// INSERTs of one flush in flight at once; the next chunk is encoded while they run. The
+    /// server handles each INSERT on one thread, so two keep two cores busy.
+    /// </summary>
+    [Range(1, 16)]
+    public int ConcurrentInserts { get; set; } = 2;
+
     /// <summary>Days of rollups kept (TTL), on servers that support TTL; 0 keeps everything.</summary>
     [Range(0, 36500)]
     public int RetentionDays { get; set; }

@@ -12,8 +12,8 @@ namespace Telemetry.ClickHouse;
 /// <remarks>
 /// Rows go straight from the window tables' entries into a pooled buffer (see
 /// <see cref="RowBinary"/>): no row objects, no per-address arrays, nothing allocated per row.
-/// One chunk is encoded at a time, so a flush of millions of rows holds one chunk's bytes
-/// (about 7 MB at 100,000 target rows), and a retry sends the very bytes it sent before.
+/// A flush of millions of rows holds the bytes of <see cref="ClickHouseOptions.ConcurrentInserts"/>
+/// chunks (about 7 MB each at 100,000 target rows), and a retry sends the very bytes it sent before.
 /// </remarks>
 public sealed partial class ClickHouseSink : IRollupSink
 {
@@ -39,10 +39,77 @@ public sealed partial class ClickHouseSink : IRollupSink
 
     public async Task WriteAsync(RollupBatch batch, CancellationToken cancellationToken)
     {
-        using var buffer = new RowBinaryBuffer();
-        foreach (ITableRowWriter writer in Writers(_sensors, _order))
+        // Each chunk is an INSERT of its own and is retried on its own: when a later chunk fails,
+        // only it is sent again, never the chunks the server has already stored (which a retry of
+        // the whole table would store twice). Up to ConcurrentInserts chunks are in flight, each
+        // with its own buffer; the next chunk is encoded meanwhile.
+        int concurrency = _store.Options.ConcurrentInserts;
+        var buffers = new List<RowBinaryBuffer>(concurrency);
+        var inFlight = new Queue<(Task Insert, RowBinaryBuffer Body)>(concurrency);
+        var idle = new Stack<RowBinaryBuffer>(concurrency);
+        try
         {
-            await WriteTableAsync(writer, batch, buffer, cancellationToken);
+            foreach (ITableRowWriter writer in Writers(_sensors, _order))
+            {
+                byte[] statement = _statements[writer.Table];
+                int maxRows = _store.Options.MaxRowsPerInsert;
+                writer.Start(batch);
+                while (true)
+                {
+                    RowBinaryBuffer buffer;
+                    if (idle.TryPop(out RowBinaryBuffer? free))
+                    {
+                        buffer = free;
+                    }
+                    else if (inFlight.Count < concurrency)
+                    {
+                        buffer = new RowBinaryBuffer();
+                        buffers.Add(buffer);
+                    }
+                    else
+                    {
+                        (Task oldest, buffer) = inFlight.Dequeue();
+                        await oldest;
+                    }
+
+                    long started = Stopwatch.GetTimestamp();
+                    buffer.Clear();
+                    buffer.Write(statement);
+                    int rows = writer.WriteRows(buffer, maxRows);
+                    if (rows == 0)
+                    {
+                        idle.Push(buffer);
+                        break;
+                    }
+
+                    inFlight.Enqueue((InsertChunkAsync(writer.Table, buffer, rows, Stopwatch.GetElapsedTime(started), cancellationToken), buffer));
+                }
+            }
+
+            while (inFlight.TryDequeue(out (Task Insert, RowBinaryBuffer Body) chunk))
+            {
+                await chunk.Insert;
+                idle.Push(chunk.Body);
+            }
+        }
+        finally
+        {
+            // A cancelled flush still lets the inserts in flight end before their buffers go back.
+            foreach ((Task insert, _) in inFlight)
+            {
+                try
+                {
+                    await insert;
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+
+            foreach (RowBinaryBuffer body in buffers)
+            {
+                body.Dispose();
+            }
         }
     }
 
@@ -54,29 +121,6 @@ public sealed partial class ClickHouseSink : IRollupSink
         new WindowRowWriter<CompactAddressKey, SourceStats, SourceLayout>(sensors, order),
         new HealthRowWriter(sensors),
     ];
-
-    private async Task WriteTableAsync(ITableRowWriter writer, RollupBatch batch, RowBinaryBuffer buffer, CancellationToken cancellationToken)
-    {
-        // Each chunk is an INSERT of its own and is retried on its own: when a later chunk fails,
-        // only it is sent again, never the chunks the server has already stored (which a retry of
-        // the whole table would store twice).
-        byte[] statement = _statements[writer.Table];
-        int maxRows = _store.Options.MaxRowsPerInsert;
-        writer.Start(batch);
-        while (true)
-        {
-            long started = Stopwatch.GetTimestamp();
-            buffer.Clear();
-            buffer.Write(statement);
-            int rows = writer.WriteRows(buffer, maxRows);
-            if (rows == 0)
-            {
-                return;
-            }
-
-            await InsertChunkAsync(writer.Table, buffer, rows, Stopwatch.GetElapsedTime(started), cancellationToken);
-        }
-    }
 
     private async Task InsertChunkAsync(string table, RowBinaryBuffer body, int rows, TimeSpan encoding, CancellationToken cancellationToken)
     {
