@@ -47,31 +47,16 @@ public sealed partial class ClickHouseSink : IRollupSink
         var buffers = new List<RowBinaryBuffer>(concurrency);
         var inFlight = new Queue<(Task Insert, RowBinaryBuffer Body)>(concurrency);
         var idle = new Stack<RowBinaryBuffer>(concurrency);
+        int maxRows = _store.Options.MaxRowsPerInsert;
         try
         {
             foreach (ITableRowWriter writer in Writers(_sensors, _order))
             {
                 byte[] statement = _statements[writer.Table];
-                int maxRows = _store.Options.MaxRowsPerInsert;
                 writer.Start(batch);
                 while (true)
                 {
-                    RowBinaryBuffer buffer;
-                    if (idle.TryPop(out RowBinaryBuffer? free))
-                    {
-                        buffer = free;
-                    }
-                    else if (inFlight.Count < concurrency)
-                    {
-                        buffer = new RowBinaryBuffer();
-                        buffers.Add(buffer);
-                    }
-                    else
-                    {
-                        (Task oldest, buffer) = inFlight.Dequeue();
-                        await oldest;
-                    }
-
+                    RowBinaryBuffer buffer = await NextBufferAsync();
                     long started = Stopwatch.GetTimestamp();
                     buffer.Clear();
                     buffer.Write(statement);
@@ -86,10 +71,9 @@ public sealed partial class ClickHouseSink : IRollupSink
                 }
             }
 
-            while (inFlight.TryDequeue(out (Task Insert, RowBinaryBuffer Body) chunk))
+            while (inFlight.TryDequeue(out (Task Insert, RowBinaryBuffer _) chunk))
             {
                 await chunk.Insert;
-                idle.Push(chunk.Body);
             }
         }
         finally
@@ -110,6 +94,27 @@ public sealed partial class ClickHouseSink : IRollupSink
             {
                 body.Dispose();
             }
+        }
+
+        // An idle buffer, a new one while fewer than ConcurrentInserts exist, or else the buffer
+        // of the oldest insert once it has ended.
+        async ValueTask<RowBinaryBuffer> NextBufferAsync()
+        {
+            if (idle.TryPop(out RowBinaryBuffer? free))
+            {
+                return free;
+            }
+
+            if (buffers.Count < concurrency)
+            {
+                var fresh = new RowBinaryBuffer();
+                buffers.Add(fresh);
+                return fresh;
+            }
+
+            (Task oldest, RowBinaryBuffer body) = inFlight.Dequeue();
+            await oldest;
+            return body;
         }
     }
 

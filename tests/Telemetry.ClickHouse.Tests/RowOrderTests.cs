@@ -69,9 +69,10 @@ public class RowOrderTests
         var big = new AddressTable<SourceStats>();
         var small = new AddressTable<SourceStats>();
         var port = new PortKey(6, TrafficClass.TcpSyn, 23);
-        for (uint i = 0; i < 1000; i++)
+        // Large enough for radix passes (over 4,096 rows), not only the introsort of small ranges.
+        for (uint i = 0; i < 20_000; i++)
         {
-            big.GetValueRefOrAddDefault(IpAddr.FromV4(5000 - i), port, out _);
+            big.GetValueRefOrAddDefault(IpAddr.FromV4(50_000 - i), port, out _);
         }
 
         small.GetValueRefOrAddDefault(IpAddr.FromV4(9), port, out _);
@@ -79,10 +80,12 @@ public class RowOrderTests
 
         order.Sort(big);
         long before = GC.GetAllocatedBytesForCurrentThread();
+        int first = order.Sort(big)[0];
         int[] second = order.Sort(small);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
         Assert.Equal(0, allocated);
+        Assert.Equal(big.Count - 1, first);
         Assert.Equal([1, 0], second.Take(2));
     }
 

@@ -144,8 +144,13 @@ internal sealed class AggregatorShard
     private long AddBatch(RollupInput[] items, int count, int sensorId, long watermark)
     {
         long late = 0;
-        long memory = 0;
-        long keys = 0;
+
+        // The window of the last packet (GetTables keeps _last in step with it). What the batch
+        // adds to this shard's bytes and keys is counted per run of packets in one window (nearly
+        // always the whole batch), not per packet.
+        WindowTables? tables = _last;
+        long memory = -(tables?.ApproximateBytes ?? 0);
+        long keys = -(tables?.KeyCount ?? 0);
 
         // Rows that sit in cache gain nothing from having their entries prefetched, and the
         // second stage's work then costs more than it hides (sweep /23: 1.29x faster with one
@@ -162,26 +167,29 @@ internal sealed class AggregatorShard
             {
                 if (i + (2 * PrefetchDistance) < count)
                 {
-                    _last?.Prefetch(items[i + (2 * PrefetchDistance)]);
+                    tables?.Prefetch(items[i + (2 * PrefetchDistance)]);
                 }
 
                 if (i + PrefetchDistance < count)
                 {
-                    _last?.PrefetchEntries(items[i + PrefetchDistance]);
+                    tables?.PrefetchEntries(items[i + PrefetchDistance]);
                 }
             }
-            else if (i + (2 * PrefetchDistance) < count && _last is { } next)
+            else if (i + (2 * PrefetchDistance) < count && tables is not null)
             {
-                next.Prefetch(items[i + (2 * PrefetchDistance)]);
-                next.PrefetchFingerprint(items[i + (2 * PrefetchDistance)]);
+                tables.Prefetch(items[i + (2 * PrefetchDistance)]);
+                tables.PrefetchFingerprint(items[i + (2 * PrefetchDistance)]);
             }
 
             ref RollupInput item = ref items[i];
             long start = item.TimestampNs - Mod(item.TimestampNs, _windowNs);
-            WindowTables? tables = _last;
             if (tables is null || tables.WindowStartNs != start || tables.SensorId != sensorId)
             {
+                memory += tables?.ApproximateBytes ?? 0;
+                keys += tables?.KeyCount ?? 0;
                 tables = GetTables(sensorId, start, watermark);
+                memory -= tables.ApproximateBytes;
+                keys -= tables.KeyCount;
             }
 
             // A packet split across two shards is counted once, by its destination's shard.
@@ -190,15 +198,11 @@ internal sealed class AggregatorShard
                 late++;
             }
 
-            long before = tables.ApproximateBytes;
-            int keysBefore = tables.KeyCount;
             tables.Add(item);
-            memory += tables.ApproximateBytes - before;
-            keys += tables.KeyCount - keysBefore;
         }
 
-        _memory += memory;
-        _keys += keys;
+        _memory += memory + (tables?.ApproximateBytes ?? 0);
+        _keys += keys + (tables?.KeyCount ?? 0);
         return late;
     }
 
