@@ -10,10 +10,10 @@ namespace Telemetry.ClickHouse;
 /// exponential backoff until it succeeds or the service stops.
 /// </summary>
 /// <remarks>
-/// Rows go straight from the window tables' entries into a pooled buffer (see
-/// <see cref="RowBinary"/>): no row objects, no per-address arrays, nothing allocated per row.
-/// A flush of millions of rows holds the bytes of <see cref="ClickHouseOptions.ConcurrentInserts"/>
-/// chunks (about 7 MB each at 100,000 target rows), and a retry sends the very bytes it sent before.
+/// Rows go straight from the window tables' entries into the request as it is sent (see
+/// <see cref="RowChunk"/>): no row objects, no per-address arrays, nothing allocated per row.
+/// A flush of millions of rows holds 4 bytes per row of <see cref="ClickHouseOptions.ConcurrentInserts"/>
+/// chunks (their positions in the tables), and a retry sends the very bytes it sent before.
 /// </remarks>
 public sealed partial class ClickHouseSink : IRollupSink
 {
@@ -23,15 +23,18 @@ public sealed partial class ClickHouseSink : IRollupSink
     private readonly SensorNameCache _sensors = new();
     private readonly Dictionary<string, byte[]> _statements = [];
 
-    // Shared by the writers of one flush at a time (flushes do not overlap), kept between flushes.
-    private readonly RowOrder _order = new();
+    // Used by one flush at a time (flushes do not overlap) and kept between flushes: the writers
+    // (which share one row order) and the chunks, each with room for its rows' positions.
+    private readonly ITableRowWriter[] _writers;
+    private readonly List<RowChunk> _chunks = [];
 
     public ClickHouseSink(ClickHouseStore store, ITelemetryEvents events, ILogger<ClickHouseSink> logger)
     {
         _store = store;
         _events = events;
         _logger = logger;
-        foreach (ITableRowWriter writer in Writers(_sensors))
+        _writers = Writers(_sensors);
+        foreach (ITableRowWriter writer in _writers)
         {
             _statements.Add(writer.Table, RowBinary.InsertStatement(store.Database, writer.Table, writer.Columns));
         }
@@ -42,43 +45,39 @@ public sealed partial class ClickHouseSink : IRollupSink
         // Each chunk is an INSERT of its own and is retried on its own: when a later chunk fails,
         // only it is sent again, never the chunks the server has already stored (which a retry of
         // the whole table would store twice). Up to ConcurrentInserts chunks are in flight, each
-        // with its own buffer; the next chunk is encoded meanwhile.
+        // encoded as it is sent; the next chunk's rows are taken meanwhile.
         int concurrency = _store.Options.ConcurrentInserts;
-        var buffers = new List<RowBinaryBuffer>(concurrency);
-        var inFlight = new Queue<(Task Insert, RowBinaryBuffer Body)>(concurrency);
-        var idle = new Stack<RowBinaryBuffer>(concurrency);
+        var inFlight = new Queue<(Task Insert, RowChunk Chunk)>(concurrency);
+        var idle = new Stack<RowChunk>(_chunks);
         int maxRows = _store.Options.MaxRowsPerInsert;
         try
         {
-            foreach (ITableRowWriter writer in Writers(_sensors, _order))
+            foreach (ITableRowWriter writer in _writers)
             {
-                byte[] statement = _statements[writer.Table];
                 writer.Start(batch);
                 while (true)
                 {
-                    RowBinaryBuffer buffer = await NextBufferAsync();
+                    RowChunk chunk = await NextChunkAsync();
                     long started = Stopwatch.GetTimestamp();
-                    buffer.Clear();
-                    buffer.Write(statement);
-                    int rows = writer.WriteRows(buffer, maxRows);
+                    int rows = writer.Take(chunk, maxRows);
                     if (rows == 0)
                     {
-                        idle.Push(buffer);
+                        idle.Push(chunk);
                         break;
                     }
 
-                    inFlight.Enqueue((InsertChunkAsync(writer.Table, buffer, rows, Stopwatch.GetElapsedTime(started), cancellationToken), buffer));
+                    inFlight.Enqueue((InsertChunkAsync(writer.Table, chunk, Stopwatch.GetElapsedTime(started), cancellationToken), chunk));
                 }
             }
 
-            while (inFlight.TryDequeue(out (Task Insert, RowBinaryBuffer _) chunk))
+            while (inFlight.TryDequeue(out (Task Insert, RowChunk _) chunk))
             {
                 await chunk.Insert;
             }
         }
         finally
         {
-            // A cancelled flush still lets the inserts in flight end before their buffers go back.
+            // A cancelled flush still lets the inserts in flight end before their chunks are reused.
             foreach ((Task insert, _) in inFlight)
             {
                 try
@@ -89,32 +88,27 @@ public sealed partial class ClickHouseSink : IRollupSink
                 {
                 }
             }
-
-            foreach (RowBinaryBuffer body in buffers)
-            {
-                body.Dispose();
-            }
         }
 
-        // An idle buffer, a new one while fewer than ConcurrentInserts exist, or else the buffer
-        // of the oldest insert once it has ended.
-        async ValueTask<RowBinaryBuffer> NextBufferAsync()
+        // An idle chunk, a new one while fewer than ConcurrentInserts exist, or else the chunk of
+        // the oldest insert once it has ended. Chunks are kept for the next flush.
+        async ValueTask<RowChunk> NextChunkAsync()
         {
-            if (idle.TryPop(out RowBinaryBuffer? free))
+            if (idle.TryPop(out RowChunk? free))
             {
                 return free;
             }
 
-            if (buffers.Count < concurrency)
+            if (_chunks.Count < concurrency)
             {
-                var fresh = new RowBinaryBuffer();
-                buffers.Add(fresh);
+                var fresh = new RowChunk();
+                _chunks.Add(fresh);
                 return fresh;
             }
 
-            (Task oldest, RowBinaryBuffer body) = inFlight.Dequeue();
+            (Task oldest, RowChunk chunk) = inFlight.Dequeue();
             await oldest;
-            return body;
+            return chunk;
         }
     }
 
@@ -127,7 +121,7 @@ public sealed partial class ClickHouseSink : IRollupSink
         new HealthRowWriter(sensors),
     ];
 
-    private async Task InsertChunkAsync(string table, RowBinaryBuffer body, int rows, TimeSpan encoding, CancellationToken cancellationToken)
+    private async Task InsertChunkAsync(string table, RowChunk chunk, TimeSpan taking, CancellationToken cancellationToken)
     {
         TimeSpan delay = _store.Options.RetryDelay;
         for (int attempt = 1; ; attempt++)
@@ -139,16 +133,18 @@ public sealed partial class ClickHouseSink : IRollupSink
                 // query: ClickHouse then reads the statement from the body and the data after it,
                 // the same request ClickHouse.Driver's typed binary inserts make (its
                 // InsertRawStreamAsync would put the statement in the URL instead). The body goes
-                // uncompressed, as the typed inserts' did (18.16 has no zstd).
+                // uncompressed, as the typed inserts' did (18.16 has no zstd), and is encoded
+                // while it is sent; a retry encodes the same rows into the same bytes.
+                using Stream body = chunk.OpenRead(_statements[table]);
                 using HttpResponseMessage response = await _store.Client.PostStreamAsync(
-                    string.Empty, body.OpenRead(), isCompressed: false, cancellationToken);
-                _events.RowsFlushed(table, rows, encoding + Stopwatch.GetElapsedTime(started));
+                    string.Empty, body, isCompressed: false, cancellationToken);
+                _events.RowsFlushed(table, chunk.Rows, taking + Stopwatch.GetElapsedTime(started));
                 return;
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 _events.FlushFailed(table);
-                LogInsertFailed(ex, table, rows, attempt, delay.TotalSeconds);
+                LogInsertFailed(ex, table, chunk.Rows, attempt, delay.TotalSeconds);
                 await Task.Delay(delay, cancellationToken);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _store.Options.MaxRetryDelay.Ticks));
             }

@@ -137,7 +137,7 @@ internal readonly struct SourceLayout : IRowLayout<CompactAddressKey, SourceStat
     }
 }
 
-/// <summary>Writes one table's rows of a batch as RowBinary, a chunk at a time.</summary>
+/// <summary>Takes one table's rows of a batch a chunk at a time, and encodes a chunk as RowBinary.</summary>
 internal interface ITableRowWriter
 {
     string Table { get; }
@@ -147,13 +147,24 @@ internal interface ITableRowWriter
     /// <summary>Starts over at the first row of <paramref name="batch"/>.</summary>
     void Start(RollupBatch batch);
 
-    /// <summary>Appends up to <paramref name="maxRows"/> rows that follow the last written; returns how many (0 once all are written).</summary>
-    int WriteRows(RowBinaryBuffer buffer, int maxRows);
+    /// <summary>
+    /// Empties <paramref name="chunk"/> and puts in it up to <paramref name="maxRows"/> rows that
+    /// follow the last taken; returns how many (0 once all are taken). The chunk holds the rows'
+    /// positions, so it stays valid while the batch's tables do, whatever is taken after it.
+    /// </summary>
+    int Take(RowChunk chunk, int maxRows);
+
+    /// <summary>
+    /// Encodes the rows of <paramref name="chunk"/> from <paramref name="cursor"/> on, as many
+    /// whole rows as fit in <paramref name="destination"/>, and moves the cursor past them;
+    /// returns the bytes written.
+    /// </summary>
+    int Encode(RowChunk chunk, ref ChunkCursor cursor, Span<byte> destination);
 }
 
 /// <summary>
-/// Walks one of the window tables of every window in a batch, in insertion order, writing each
-/// entry straight from the table: no row objects, nothing allocated per row.
+/// Walks one of the window tables of every window in a batch, in the table's row order, and
+/// writes each entry straight from the table: no row objects, nothing allocated per row.
 /// </summary>
 internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sensors, RowOrder order) : ITableRowWriter
     where TKey : struct, ITableKey<TKey>
@@ -163,8 +174,8 @@ internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sen
     private int _window;
     private bool _open;
     private WindowTables? _windowTables;
-    private KeyTable<TKey, TValue>? _rows;
     private int[]? _order;
+    private int _count;
     private int _next;
     private byte[] _sensor = [];
     private uint _windowStart;
@@ -180,31 +191,67 @@ internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sen
         _open = false;
     }
 
-    public int WriteRows(RowBinaryBuffer buffer, int maxRows)
+    public int Take(RowChunk chunk, int maxRows)
+    {
+        chunk.Reset(this);
+        while (chunk.Rows < maxRows && (_open || NextWindow()))
+        {
+            int count = Math.Min(maxRows - chunk.Rows, _count - _next);
+            if (count > 0)
+            {
+                // The window's row order is copied out: the next window's sort reuses its array.
+                Span<int> positions = chunk.AddSegment(_windowTables, _sensor, _windowStart, count);
+                if (_order is null)
+                {
+                    for (int i = 0; i < positions.Length; i++)
+                    {
+                        positions[i] = _next + i;
+                    }
+                }
+                else
+                {
+                    _order.AsSpan(_next, count).CopyTo(positions);
+                }
+
+                _next += count;
+            }
+
+            _open = _next < _count;
+        }
+
+        return chunk.Rows;
+    }
+
+    public int Encode(RowChunk chunk, ref ChunkCursor cursor, Span<byte> destination)
     {
         int written = 0;
-        while (written < maxRows && (_open || NextWindow()))
+        ReadOnlySpan<int> positions = chunk.Positions;
+        IReadOnlyList<ChunkSegment> segments = chunk.Segments;
+        while (cursor.Segment < segments.Count)
         {
             // The inner loop works on locals, which the JIT can keep in registers across the
             // calls it makes, and stores the position back when it stops.
-            KeyTable<TKey, TValue> rows = _rows!;
-            int count = rows.Count;
-            int[]? sorted = _order;
-            int next = _next;
-            byte[] sensor = _sensor;
-            WindowTables window = _windowTables!;
-            uint windowStart = _windowStart;
-            int rowBytes = TLayout.MaxRowBytes + sensor.Length;
-            while (written < maxRows && next < count)
+            ChunkSegment segment = segments[cursor.Segment];
+            WindowTables window = segment.Window!;
+            KeyTable<TKey, TValue> rows = TLayout.Rows(window);
+            ReadOnlySpan<int> rowPositions = positions.Slice(segment.Start, segment.Count);
+            int rowBytes = TLayout.MaxRowBytes + segment.Sensor.Length;
+            int next = cursor.Row;
+            while (next < rowPositions.Length)
             {
-                ref TableEntry<TKey, TValue> row = ref rows.EntryAt(sorted is null ? next : sorted[next]);
+                if (destination.Length - written < rowBytes)
+                {
+                    cursor.Row = next;
+                    return written;
+                }
+
+                ref TableEntry<TKey, TValue> row = ref rows.EntryAt(rowPositions[next]);
+                written += TLayout.Write(destination[written..], segment.WindowStart, segment.Sensor, window, row.Key, row.Value);
                 next++;
-                buffer.Advance(TLayout.Write(buffer.GetSpan(rowBytes), windowStart, sensor, window, row.Key, row.Value));
-                written++;
             }
 
-            _next = next;
-            _open = next < count;
+            cursor.Segment++;
+            cursor.Row = 0;
         }
 
         return written;
@@ -220,7 +267,7 @@ internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sen
 
         WindowTables window = _batch.Windows[++_window];
         _windowTables = window;
-        _rows = TLayout.Rows(window);
+        _count = TLayout.Rows(window).Count;
         _order = TLayout.Order(window, order);
         _next = 0;
         _sensor = sensors.Get(_batch.Sensors[window.SensorId].Name);
@@ -259,35 +306,61 @@ internal sealed class HealthRowWriter(SensorNameCache sensors) : ITableRowWriter
         _next = 0;
     }
 
-    public int WriteRows(RowBinaryBuffer buffer, int maxRows)
+    public int Take(RowChunk chunk, int maxRows)
     {
-        if (_batch is null)
+        chunk.Reset(this);
+        int count = _batch is null ? 0 : Math.Min(maxRows, _batch.Health.Count - _next);
+        if (count > 0)
         {
-            return 0;
+            Span<int> positions = chunk.AddSegment(null, [], 0, count);
+            for (int i = 0; i < count; i++)
+            {
+                positions[i] = _next + i;
+            }
+
+            _next += count;
         }
 
+        return count;
+    }
+
+    public int Encode(RowChunk chunk, ref ChunkCursor cursor, Span<byte> destination)
+    {
         int written = 0;
-        while (written < maxRows && _next < _batch.Health.Count)
+        ReadOnlySpan<int> positions = chunk.Positions;
+        while (cursor.Segment < chunk.Segments.Count)
         {
-            HealthRow row = _batch.Health[_next++];
-            byte[] sensor = sensors.Get(_batch.Sensors[row.SensorId].Name);
-            Span<byte> span = buffer.GetSpan(MaxRowBytes + sensor.Length);
-            int o = RowBinary.WriteWindow(span, RowBinary.Seconds(row.WindowStartNs), sensor);
-            Span<byte> tail = span.Slice(o, 11 * 8);
-            long[] u = row.Undecodable;
-            BinaryPrimitives.WriteInt64LittleEndian(tail, row.PacketsSeen);
-            BinaryPrimitives.WriteInt64LittleEndian(tail[8..], row.Decoded);
-            BinaryPrimitives.WriteInt64LittleEndian(tail[16..], row.WireBytes);
-            BinaryPrimitives.WriteInt64LittleEndian(tail[24..], u[(int)DecodeStatus.UnsupportedLinkType]);
-            BinaryPrimitives.WriteInt64LittleEndian(tail[32..], u[(int)DecodeStatus.NonIp]);
-            BinaryPrimitives.WriteInt64LittleEndian(tail[40..], u[(int)DecodeStatus.TruncatedLink]);
-            BinaryPrimitives.WriteInt64LittleEndian(tail[48..], u[(int)DecodeStatus.TruncatedIp]);
-            BinaryPrimitives.WriteInt64LittleEndian(tail[56..], u[(int)DecodeStatus.BadIpHeader]);
-            BinaryPrimitives.WriteInt64LittleEndian(tail[64..], u[(int)DecodeStatus.TruncatedTransport]);
-            BinaryPrimitives.WriteInt64LittleEndian(tail[72..], row.CaptureDrops);
-            BinaryPrimitives.WriteInt64LittleEndian(tail[80..], row.CaptureErrors);
-            buffer.Advance(o + (11 * 8));
-            written++;
+            ChunkSegment segment = chunk.Segments[cursor.Segment];
+            while (cursor.Row < segment.Count)
+            {
+                HealthRow row = _batch!.Health[positions[segment.Start + cursor.Row]];
+                byte[] sensor = sensors.Get(_batch.Sensors[row.SensorId].Name);
+                if (destination.Length - written < MaxRowBytes + sensor.Length)
+                {
+                    return written;
+                }
+
+                Span<byte> span = destination[written..];
+                int o = RowBinary.WriteWindow(span, RowBinary.Seconds(row.WindowStartNs), sensor);
+                Span<byte> tail = span.Slice(o, 11 * 8);
+                long[] u = row.Undecodable;
+                BinaryPrimitives.WriteInt64LittleEndian(tail, row.PacketsSeen);
+                BinaryPrimitives.WriteInt64LittleEndian(tail[8..], row.Decoded);
+                BinaryPrimitives.WriteInt64LittleEndian(tail[16..], row.WireBytes);
+                BinaryPrimitives.WriteInt64LittleEndian(tail[24..], u[(int)DecodeStatus.UnsupportedLinkType]);
+                BinaryPrimitives.WriteInt64LittleEndian(tail[32..], u[(int)DecodeStatus.NonIp]);
+                BinaryPrimitives.WriteInt64LittleEndian(tail[40..], u[(int)DecodeStatus.TruncatedLink]);
+                BinaryPrimitives.WriteInt64LittleEndian(tail[48..], u[(int)DecodeStatus.TruncatedIp]);
+                BinaryPrimitives.WriteInt64LittleEndian(tail[56..], u[(int)DecodeStatus.BadIpHeader]);
+                BinaryPrimitives.WriteInt64LittleEndian(tail[64..], u[(int)DecodeStatus.TruncatedTransport]);
+                BinaryPrimitives.WriteInt64LittleEndian(tail[72..], row.CaptureDrops);
+                BinaryPrimitives.WriteInt64LittleEndian(tail[80..], row.CaptureErrors);
+                written += o + (11 * 8);
+                cursor.Row++;
+            }
+
+            cursor.Segment++;
+            cursor.Row = 0;
         }
 
         return written;

@@ -120,11 +120,19 @@ public partial class RowBinaryTests
 
     private static byte[] Encode(ITableRowWriter writer, RollupBatch batch, int maxRows = int.MaxValue)
     {
-        using var buffer = new RowBinaryBuffer();
-        buffer.Write(RowBinary.InsertStatement("db", writer.Table, writer.Columns));
+        var chunk = new RowChunk();
         writer.Start(batch);
-        writer.WriteRows(buffer, maxRows);
-        return buffer.ToArray();
+        writer.Take(chunk, maxRows);
+        return Body(chunk, RowBinary.InsertStatement("db", writer.Table, writer.Columns));
+    }
+
+    // The body as the HTTP client reads it: CopyToAsync.
+    private static byte[] Body(RowChunk chunk, byte[] statement)
+    {
+        using Stream body = chunk.OpenRead(statement);
+        var copy = new MemoryStream();
+        body.CopyToAsync(copy).GetAwaiter().GetResult();
+        return copy.ToArray();
     }
 
     private static ITableRowWriter Writer(string table) => ClickHouseSink.Writers(new SensorNameCache()).Single(w => w.Table == table);
@@ -245,37 +253,42 @@ public partial class RowBinaryTests
     }
 
     [Fact]
-    public void WriteRows_ChunksOfAtMostMaxRows_TogetherAreAllRowsOnce()
+    public void Take_ChunksOfAtMostMaxRows_TogetherAreAllRowsOnce()
     {
         List<Input> inputs = Inputs();
         RollupBatch batch = Batches.Build(inputs);
         ITableRowWriter writer = Writer(Schema.TargetTable);
         List<string> all = Decode(Encode(writer, batch), writer.Columns).Rows;
 
-        var chunked = new List<string>();
-        var sizes = new List<int>();
-        using var buffer = new RowBinaryBuffer();
+        // Chunks are taken one after another and encoded afterwards, in any order, as inserts in
+        // flight are: each holds its own rows whatever was taken after it.
+        var chunks = new List<RowChunk>();
         writer.Start(batch);
         while (true)
         {
-            buffer.Clear();
-            buffer.Write("X\n"u8);
-            int rows = writer.WriteRows(buffer, 97);
+            var chunk = new RowChunk();
+            int rows = writer.Take(chunk, 97);
             if (rows == 0)
             {
                 break;
             }
 
-            List<string> decoded = Decode(buffer.ToArray(), writer.Columns).Rows;
-            Assert.Equal(rows, decoded.Count);
-            sizes.Add(rows);
-            chunked.AddRange(decoded);
+            Assert.Equal(rows, chunk.Rows);
+            chunks.Add(chunk);
+        }
+
+        var chunked = new List<string>[chunks.Count];
+        for (int i = chunks.Count - 1; i >= 0; i--)
+        {
+            chunked[i] = Decode(Body(chunks[i], "X\n"u8.ToArray()), writer.Columns).Rows;
+            Assert.Equal(chunks[i].Rows, chunked[i].Count);
         }
 
         Assert.True(batch.Windows.Count > 3);
-        Assert.Equal(all, chunked);
-        Assert.All(sizes.SkipLast(1), size => Assert.Equal(97, size));
-        Assert.Equal(0, writer.WriteRows(buffer, 97));
+        Assert.Contains(chunks, c => c.Segments.Count > 1);
+        Assert.Equal(all, chunked.SelectMany(rows => rows));
+        Assert.All(chunks.SkipLast(1), chunk => Assert.Equal(97, chunk.Rows));
+        Assert.Equal(0, writer.Take(new RowChunk(), 97));
     }
 
     [Fact]
@@ -348,83 +361,60 @@ public partial class RowBinaryTests
     }
 
     [Fact]
-    public async Task Buffer_ManySegments_StreamReadsBackEveryByte()
+    public async Task Body_ReadInAnyPieces_SameBytesEveryTime()
     {
-        using var buffer = new RowBinaryBuffer();
-        var random = new Random(3);
-        var expected = new MemoryStream();
-        while (buffer.Length < (3 * RowBinaryBuffer.SegmentSize) + 12345)
-        {
-            // Odd sizes, so that rows leave unused tails at segment ends.
-            int size = random.Next(1, 200);
-            Span<byte> span = buffer.GetSpan(size);
-            Assert.True(span.Length >= size);
-            random.NextBytes(span[..size]);
-            expected.Write(span[..size]);
-            buffer.Advance(size);
-        }
+        // Enough rows for the body to pass through the 64 KiB staging buffer many times over.
+        RollupBatch batch = ManyRows(20_000, "s");
+        ITableRowWriter writer = Writer(Schema.TargetTable);
+        var chunk = new RowChunk();
+        writer.Start(batch);
+        Assert.Equal(20_000, writer.Take(chunk, 1_000_000));
+        byte[] statement = RowBinary.InsertStatement("db", writer.Table, writer.Columns);
+        byte[] copied = Body(chunk, statement);
+        Assert.Equal(20_000, Decode(copied, writer.Columns).Rows.Count);
 
-        byte[] bytes = expected.ToArray();
-        Assert.Equal(bytes, buffer.ToArray());
-
-        using (Stream stream = buffer.OpenRead())
+        foreach (int size in new[] { 1, 7, 7777, 1 << 20 })
         {
-            Assert.Equal(bytes.Length, stream.Length);
-            var copy = new MemoryStream();
-            await stream.CopyToAsync(copy);
-            Assert.Equal(bytes, copy.ToArray());
-        }
-
-        using (Stream stream = buffer.OpenRead())
-        {
+            using Stream body = chunk.OpenRead(statement);
+            Assert.False(body.CanSeek);
             var read = new MemoryStream();
-            byte[] chunk = new byte[7777];
+            byte[] piece = new byte[size];
             int n;
-            while ((n = await stream.ReadAsync(chunk)) > 0)
+            while ((n = size == 7 ? body.Read(piece, 0, size) : await body.ReadAsync(piece)) > 0)
             {
-                read.Write(chunk, 0, n);
+                read.Write(piece, 0, n);
             }
 
-            Assert.Equal(bytes, read.ToArray());
-            stream.Position = bytes.Length - 10;
-            Assert.Equal(10, stream.Read(chunk, 0, 100));
-            Assert.Equal(bytes[^10..], chunk[..10]);
+            Assert.Equal(copied, read.ToArray());
         }
 
-        // Clear keeps the segments; the next body reuses them.
-        long capacity = buffer.Capacity;
-        buffer.Clear();
-        Assert.Equal(0, buffer.Length);
-        buffer.Write(bytes);
-        Assert.Equal(bytes, buffer.ToArray());
-        Assert.Equal(capacity, buffer.Capacity);
+        // A retry opens the body again: the same bytes.
+        Assert.Equal(copied, Body(chunk, statement));
     }
 
     [Fact]
-    public void Buffer_SpanLargerThanASegment_IsContiguous()
+    public void Body_RowLargerThanTheStagingBuffer_StillWhole()
     {
-        using var buffer = new RowBinaryBuffer();
-        buffer.Write("ab"u8);
-        Span<byte> span = buffer.GetSpan(RowBinaryBuffer.SegmentSize + 5);
-        Assert.True(span.Length >= RowBinaryBuffer.SegmentSize + 5);
-        span[..(RowBinaryBuffer.SegmentSize + 5)].Fill(7);
-        buffer.Advance(RowBinaryBuffer.SegmentSize + 5);
-        byte[] bytes = buffer.ToArray();
-        Assert.Equal(RowBinaryBuffer.SegmentSize + 7, bytes.Length);
-        Assert.Equal("ab"u8.ToArray(), bytes[..2]);
-        Assert.All(bytes[2..], b => Assert.Equal(7, b));
+        string name = new('n', 100_000);
+        RollupBatch batch = ManyRows(3, name);
+        ITableRowWriter writer = Writer(Schema.SourceTable);
+        var chunk = new RowChunk();
+        writer.Start(batch);
+        writer.Take(chunk, 10);
+        List<string> rows = Decode(Body(chunk, "X\n"u8.ToArray()), writer.Columns).Rows;
+        Assert.Equal(3, rows.Count);
+        Assert.All(rows, row => Assert.Contains(name, row, StringComparison.Ordinal));
     }
 
-    [Fact]
-    public void WriteRows_SteadyState_AllocatesNothing()
+    private static RollupBatch ManyRows(int count, string sensor)
     {
         var tables = new WindowTables(0, T0);
-        for (int i = 0; i < 20_000; i++)
+        for (int i = 0; i < count; i++)
         {
             tables.Add(new RollupInput
             {
                 TimestampNs = T0 + i,
-                Source = Telemetry.Core.Net.IpAddr.FromV4(0xCB007100u + (uint)(i % 50)),
+                Source = Telemetry.Core.Net.IpAddr.FromV4(0xCB007100u + (uint)i),
                 Destination = Telemetry.Core.Net.IpAddr.FromV4(0xC6120000u + (uint)i),
                 IpBytes = 40,
                 Port = (ushort)(i % 7),
@@ -434,35 +424,46 @@ public partial class RowBinaryTests
         }
 
         var sensors = new SensorRegistry(4);
-        sensors.GetOrAdd("s");
-        var batch = new RollupBatch(sensors, Input.MinuteNs, [tables], [new HealthRow(0, T0) { PacketsSeen = 20_000 }]);
-        using var buffer = new RowBinaryBuffer();
+        sensors.GetOrAdd(sensor);
+        return new RollupBatch(sensors, Input.MinuteNs, [tables], [new HealthRow(0, T0) { PacketsSeen = count }]);
+    }
+
+    [Fact]
+    public void TakeAndEncode_SteadyState_AllocatesNothing()
+    {
+        RollupBatch batch = ManyRows(20_000, "s");
+        var chunk = new RowChunk();
+        byte[] destination = new byte[4096];
         foreach (ITableRowWriter writer in ClickHouseSink.Writers(new SensorNameCache()))
         {
-            // The first pass rents the segments and makes the sensor's encoded name.
-            writer.Start(batch);
-            while (writer.WriteRows(buffer, 5000) > 0)
-            {
-                buffer.Clear();
-            }
-
+            // The first pass grows the chunk's room and makes the sensor's encoded name.
+            Pass(writer);
             long before = GC.GetAllocatedBytesForCurrentThread();
+            long bytes = Pass(writer);
+            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+            Assert.True(bytes > 0);
+        }
+
+        long Pass(ITableRowWriter writer)
+        {
+            long bytes = 0;
             writer.Start(batch);
-            int rows = 0;
-            int n;
-            while ((n = writer.WriteRows(buffer, 5000)) > 0)
+            while (writer.Take(chunk, 5000) > 0)
             {
-                rows += n;
-                buffer.Clear();
+                var cursor = default(ChunkCursor);
+                int n;
+                while ((n = writer.Encode(chunk, ref cursor, destination)) > 0)
+                {
+                    bytes += n;
+                }
             }
 
-            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
-            Assert.True(rows > 0);
+            return bytes;
         }
     }
 
     [Fact]
-    public void WriteRows_RowsFromDictionaries_SameBytesAsPerFieldEncoding()
+    public void Encode_RowsFromDictionaries_SameBytesAsPerFieldEncoding()
     {
         // One IPv6 target row, byte by byte, against the layout spelled out by hand.
         var tables = new WindowTables(0, T0);
@@ -479,9 +480,9 @@ public partial class RowBinaryTests
         var sensors = new SensorRegistry(4);
         sensors.GetOrAdd("ab");
         ITableRowWriter writer = Writer(Schema.TargetTable);
-        using var buffer = new RowBinaryBuffer();
+        var chunk = new RowChunk();
         writer.Start(new RollupBatch(sensors, Input.MinuteNs, [tables], []));
-        Assert.Equal(1, writer.WriteRows(buffer, 10));
+        Assert.Equal(1, writer.Take(chunk, 10));
 
         var expected = new List<byte>();
         byte[] u32 = new byte[4];
@@ -502,6 +503,6 @@ public partial class RowBinaryTests
         BinaryPrimitives.WriteUInt32LittleEndian(u32, 1_763_596_801);
         expected.AddRange(u32);
         expected.AddRange(u32);
-        Assert.Equal(Convert.ToHexString([.. expected]), Convert.ToHexString(buffer.ToArray()));
+        Assert.Equal(Convert.ToHexString([.. expected]), Convert.ToHexString(Body(chunk, [])));
     }
 }
