@@ -28,7 +28,7 @@ public sealed class ClickHouseOptions
     public int MaxRowsPerInsert { get; set; } = 1_000_000;
 
     /// <summary>
-    /// INSERTs of one flush in flight at once; the next chunk is encoded while they run. The
+    /// INSERTs of one flush in flight at once; the next chunk's rows are taken while they run. The
     /// server handles each INSERT on one thread, so two keep two cores busy.
     /// </summary>
     [Range(1, 16)]

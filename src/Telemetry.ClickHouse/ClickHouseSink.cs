@@ -88,6 +88,18 @@ public sealed partial class ClickHouseSink : IRollupSink
                 {
                 }
             }
+
+            // The writers and chunks are kept for the next flush, but not the batch's tables: the
+            // engine may let them go (its pool keeps only so many), and so must everything here.
+            foreach (ITableRowWriter writer in _writers)
+            {
+                writer.Start(null);
+            }
+
+            foreach (RowChunk chunk in _chunks)
+            {
+                chunk.Release();
+            }
         }
 
         // An idle chunk, a new one while fewer than ConcurrentInserts exist, or else the chunk of

@@ -144,8 +144,8 @@ internal interface ITableRowWriter
 
     IReadOnlyList<RowBinaryColumn> Columns { get; }
 
-    /// <summary>Starts over at the first row of <paramref name="batch"/>.</summary>
-    void Start(RollupBatch batch);
+    /// <summary>Starts over at the first row of <paramref name="batch"/>; null lets go of the last batch.</summary>
+    void Start(RollupBatch? batch);
 
     /// <summary>
     /// Empties <paramref name="chunk"/> and puts in it up to <paramref name="maxRows"/> rows that
@@ -184,16 +184,20 @@ internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sen
 
     public IReadOnlyList<RowBinaryColumn> Columns => TLayout.Columns;
 
-    public void Start(RollupBatch batch)
+    public void Start(RollupBatch? batch)
     {
         _batch = batch;
         _window = -1;
         _open = false;
+        _windowTables = null;
+        _order = null;
+        _count = 0;
+        _next = 0;
     }
 
     public int Take(RowChunk chunk, int maxRows)
     {
-        chunk.Reset(this);
+        chunk.Reset(this, _batch);
         while (chunk.Rows < maxRows && (_open || NextWindow()))
         {
             int count = Math.Min(maxRows - chunk.Rows, _count - _next);
@@ -300,7 +304,7 @@ internal sealed class HealthRowWriter(SensorNameCache sensors) : ITableRowWriter
 
     public IReadOnlyList<RowBinaryColumn> Columns => HealthColumns;
 
-    public void Start(RollupBatch batch)
+    public void Start(RollupBatch? batch)
     {
         _batch = batch;
         _next = 0;
@@ -308,7 +312,7 @@ internal sealed class HealthRowWriter(SensorNameCache sensors) : ITableRowWriter
 
     public int Take(RowChunk chunk, int maxRows)
     {
-        chunk.Reset(this);
+        chunk.Reset(this, _batch);
         int count = _batch is null ? 0 : Math.Min(maxRows, _batch.Health.Count - _next);
         if (count > 0)
         {
@@ -326,15 +330,17 @@ internal sealed class HealthRowWriter(SensorNameCache sensors) : ITableRowWriter
 
     public int Encode(RowChunk chunk, ref ChunkCursor cursor, Span<byte> destination)
     {
+        // The chunk's batch, not the writer's: a chunk stays valid whatever is taken after it.
         int written = 0;
+        RollupBatch batch = chunk.Batch!;
         ReadOnlySpan<int> positions = chunk.Positions;
         while (cursor.Segment < chunk.Segments.Count)
         {
             ChunkSegment segment = chunk.Segments[cursor.Segment];
             while (cursor.Row < segment.Count)
             {
-                HealthRow row = _batch!.Health[positions[segment.Start + cursor.Row]];
-                byte[] sensor = sensors.Get(_batch.Sensors[row.SensorId].Name);
+                HealthRow row = batch.Health[positions[segment.Start + cursor.Row]];
+                byte[] sensor = sensors.Get(batch.Sensors[row.SensorId].Name);
                 if (destination.Length - written < MaxRowBytes + sensor.Length)
                 {
                     return written;

@@ -27,6 +27,9 @@ internal sealed class RowChunk
     /// <summary>The writer that took the rows and encodes them.</summary>
     public ITableRowWriter? Writer { get; private set; }
 
+    /// <summary>The batch the rows are from.</summary>
+    public RollupBatch? Batch { get; private set; }
+
     public int Rows { get; private set; }
 
     public IReadOnlyList<ChunkSegment> Segments => _segments;
@@ -34,13 +37,17 @@ internal sealed class RowChunk
     /// <summary>Row positions of every segment, one after the other.</summary>
     public ReadOnlySpan<int> Positions => _positions.AsSpan(0, Rows);
 
-    /// <summary>Empties the chunk for rows of <paramref name="writer"/>.</summary>
-    public void Reset(ITableRowWriter writer)
+    /// <summary>Empties the chunk for rows of <paramref name="batch"/> taken by <paramref name="writer"/>.</summary>
+    public void Reset(ITableRowWriter? writer, RollupBatch? batch)
     {
         Writer = writer;
+        Batch = batch;
         Rows = 0;
         _segments.Clear();
     }
+
+    /// <summary>Lets go of the batch's tables, so a kept chunk does not hold them past their flush.</summary>
+    public void Release() => Reset(null, null);
 
     /// <summary>Adds a segment of <paramref name="count"/> rows and returns where their positions go.</summary>
     public Span<int> AddSegment(WindowTables? window, byte[] sensor, uint windowStart, int count)
@@ -67,6 +74,7 @@ internal sealed class RowChunk
         private const int StagingBytes = 64 * 1024;
 
         private byte[]? _staging;
+        private bool _disposed;
         private int _stagedStart;
         private int _stagedEnd;
         private int _statementSent;
@@ -128,10 +136,13 @@ internal sealed class RowChunk
 
         protected override void Dispose(bool disposing)
         {
-            if (_staging is not null)
+            _disposed = true;
+            byte[]? staging = _staging;
+            _staging = null;
+            _stagedStart = _stagedEnd = 0;
+            if (staging is not null)
             {
-                ArrayPool<byte>.Shared.Return(_staging);
-                _staging = null;
+                ArrayPool<byte>.Shared.Return(staging);
             }
 
             base.Dispose(disposing);
@@ -141,6 +152,7 @@ internal sealed class RowChunk
         // whole rows as fit. False once everything has been read.
         private bool Stage()
         {
+            ObjectDisposedException.ThrowIf(_disposed, this);
             _staging ??= ArrayPool<byte>.Shared.Rent(StagingBytes);
             int n = Math.Min(statement.Length - _statementSent, _staging.Length);
             statement.AsSpan(_statementSent, n).CopyTo(_staging);

@@ -187,6 +187,41 @@ public class ClickHouseSinkIntegrationTests(ClickHouseServer server)
     }
 
     [Fact]
+    public async Task WriteAsync_Done_SinkHoldsNothingOfTheBatch()
+    {
+        // The sink keeps its writers and chunks between flushes; the engine may drop a batch's
+        // tables once written (its pool keeps only so many), so the sink must not keep them alive.
+        string db = await NewSchemaAsync(server, "release");
+        using ClickHouseStore store = Batches.Store(server.Url, db, o => o.MaxRowsPerInsert = 1000);
+        ClickHouseSink sink = Batches.Sink(store, new RecordingEvents());
+        WeakReference tables = WriteOnce(sink);
+        for (int i = 0; i < 3 && tables.IsAlive; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+
+        Assert.False(tables.IsAlive);
+        Assert.Equal(2500, await server.ScalarAsync($"SELECT sum(packets) FROM {db}.target_port_1m"));
+
+        // Synchronous and apart, so that no local of the test (nor an async method's state,
+        // which outlives its completion) keeps the batch reachable.
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+        static WeakReference WriteOnce(ClickHouseSink sink)
+        {
+            var inputs = new List<Input>();
+            for (int i = 0; i < 2500; i++)
+            {
+                inputs.Add(new Input("rel", T0 + (i * 1000L), $"203.0.113.{(i % 200) + 1}", $"198.18.{i / 250}.{i % 250}", 6, 23, TrafficClass.TcpSyn, 40));
+            }
+
+            RollupBatch batch = Batches.Build(inputs);
+            Task.Run(() => sink.WriteAsync(batch, CancellationToken.None)).GetAwaiter().GetResult();
+            return new WeakReference(batch.Windows[0]);
+        }
+    }
+
+    [Fact]
     public async Task WriteAsync_MoreRowsThanMaxRowsPerInsert_SplitIntoInsertsAndAllStored()
     {
         string db = await NewSchemaAsync(server, "large");

@@ -393,6 +393,68 @@ public partial class RowBinaryTests
     }
 
     [Fact]
+    public void Body_StatementLongerThanTheStagingBuffer_ThenTheRows()
+    {
+        RollupBatch batch = ManyRows(500, "s");
+        ITableRowWriter writer = Writer(Schema.TargetTable);
+        var chunk = new RowChunk();
+        writer.Start(batch);
+        writer.Take(chunk, 1000);
+        byte[] statement = RowBinary.InsertStatement("db", writer.Table, writer.Columns);
+        byte[] rows = Body(chunk, []);
+
+        // 100,000 bytes of statement: more than the 64 KiB staging buffer, and then the rows.
+        byte[] longStatement = [.. Enumerable.Repeat((byte)' ', 100_000 - statement.Length), .. statement];
+        byte[] body = Body(chunk, longStatement);
+        Assert.Equal(longStatement, body[..longStatement.Length]);
+        Assert.Equal(rows, body[longStatement.Length..]);
+        Assert.Equal(500, Decode(body[(100_000 - statement.Length)..], writer.Columns).Rows.Count);
+    }
+
+    [Fact]
+    public void Body_HealthRowsInChunks_EachWholeAndInOrder()
+    {
+        var sensors = new SensorRegistry(4);
+        sensors.GetOrAdd("a");
+        sensors.GetOrAdd(LongSensor);
+        var health = new List<HealthRow>();
+        for (int i = 0; i < 3000; i++)
+        {
+            health.Add(new HealthRow(i % 2, T0 + (i * Input.MinuteNs)) { PacketsSeen = i, Decoded = i / 2 });
+        }
+
+        var batch = new RollupBatch(sensors, Input.MinuteNs, [], health);
+        ITableRowWriter writer = Writer(Schema.HealthTable);
+        var rows = new List<string>();
+        var chunk = new RowChunk();
+        byte[] destination = new byte[1000];
+        writer.Start(batch);
+        int chunks = 0;
+        while (writer.Take(chunk, 97) > 0)
+        {
+            // A small destination, so rows stop short of its end and continue in the next call.
+            var body = new MemoryStream();
+            body.Write("X\n"u8);
+            var cursor = default(ChunkCursor);
+            int n;
+            while ((n = writer.Encode(chunk, ref cursor, destination)) > 0)
+            {
+                body.Write(destination, 0, n);
+            }
+
+            List<string> decoded = Decode(body.ToArray(), writer.Columns).Rows;
+            Assert.Equal(chunk.Rows, decoded.Count);
+            rows.AddRange(decoded);
+            chunks++;
+        }
+
+        Assert.Equal(31, chunks);
+        Assert.Equal(
+            health.Select(h => $"{(T0 / 1_000_000_000) + ((h.WindowStartNs - T0) / 1_000_000_000)}|{(h.SensorId == 0 ? "a" : LongSensor)}|{h.PacketsSeen}|{h.Decoded}"),
+            rows.Select(r => string.Join('|', r.Split('|').Take(4))));
+    }
+
+    [Fact]
     public void Body_RowLargerThanTheStagingBuffer_StillWhole()
     {
         string name = new('n', 100_000);
