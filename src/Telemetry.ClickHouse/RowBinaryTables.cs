@@ -203,18 +203,14 @@ internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sen
             int count = Math.Min(maxRows - chunk.Rows, _count - _next);
             if (count > 0)
             {
-                // The window's row order is copied out: the next window's sort reuses its array.
-                Span<int> positions = chunk.AddSegment(_windowTables, _sensor, _windowStart, count);
+                // The window's row order is copied into the chunk: the next window's sort reuses its array.
                 if (_order is null)
                 {
-                    for (int i = 0; i < positions.Length; i++)
-                    {
-                        positions[i] = _next + i;
-                    }
+                    chunk.AddRun(_windowTables, _sensor, _windowStart, _next, count);
                 }
                 else
                 {
-                    _order.AsSpan(_next, count).CopyTo(positions);
+                    chunk.AddSegment(_windowTables, _sensor, _windowStart, _order.AsSpan(_next, count));
                 }
 
                 _next += count;
@@ -316,12 +312,7 @@ internal sealed class HealthRowWriter(SensorNameCache sensors) : ITableRowWriter
         int count = _batch is null ? 0 : Math.Min(maxRows, _batch.Health.Count - _next);
         if (count > 0)
         {
-            Span<int> positions = chunk.AddSegment(null, [], 0, count);
-            for (int i = 0; i < count; i++)
-            {
-                positions[i] = _next + i;
-            }
-
+            chunk.AddRun(null, [], 0, _next, count);
             _next += count;
         }
 

@@ -49,8 +49,21 @@ internal sealed class RowChunk
     /// <summary>Lets go of the batch's tables, so a kept chunk does not hold them past their flush.</summary>
     public void Release() => Reset(null, null);
 
-    /// <summary>Adds a segment of <paramref name="count"/> rows and returns where their positions go.</summary>
-    public Span<int> AddSegment(WindowTables? window, byte[] sensor, uint windowStart, int count)
+    /// <summary>Adds a segment of the rows at <paramref name="positions"/>, copied (the caller may reuse its array).</summary>
+    public void AddSegment(WindowTables? window, byte[] sensor, uint windowStart, ReadOnlySpan<int> positions) =>
+        positions.CopyTo(Append(window, sensor, windowStart, positions.Length));
+
+    /// <summary>Adds a segment of the <paramref name="count"/> rows from position <paramref name="first"/> on.</summary>
+    public void AddRun(WindowTables? window, byte[] sensor, uint windowStart, int first, int count)
+    {
+        Span<int> positions = Append(window, sensor, windowStart, count);
+        for (int i = 0; i < positions.Length; i++)
+        {
+            positions[i] = first + i;
+        }
+    }
+
+    private Span<int> Append(WindowTables? window, byte[] sensor, uint windowStart, int count)
     {
         if (Rows + count > _positions.Length)
         {
