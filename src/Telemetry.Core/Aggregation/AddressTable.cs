@@ -71,7 +71,7 @@ public readonly struct V6AddressKey(IpAddr address) : ITableKey<V6AddressKey>
 /// and the key is part of every row's memory. IPv6 addresses are kept once each in a side table,
 /// in the order first seen. Reads and enumeration speak <see cref="AddressPortKey"/>.
 /// </summary>
-public sealed class AddressTable<TValue> : IEnumerable<KeyValuePair<AddressPortKey, TValue>>
+public sealed class AddressTable<TValue> : IEnumerable<KeyValuePair<AddressPortKey, TValue>>, IDisposable
 {
     // Each IPv6 address's value is its own position in the side table.
     private readonly KeyTable<V6AddressKey, uint> _v6 = new();
@@ -157,6 +157,13 @@ public sealed class AddressTable<TValue> : IEnumerable<KeyValuePair<AddressPortK
     {
         Stored.Clear();
         _v6.Clear();
+    }
+
+    /// <summary>Gives both tables' slot arrays back at once (see <see cref="KeyTable{TKey, TValue}.Dispose"/>).</summary>
+    public void Dispose()
+    {
+        Stored.Dispose();
+        _v6.Dispose();
     }
 
     public IEnumerator<KeyValuePair<AddressPortKey, TValue>> GetEnumerator()

@@ -152,6 +152,10 @@ public sealed partial class AggregationEngine : IAsyncDisposable
             Interlocked.Add(ref _pooledBytes, bytes);
             pool.Add(tables);
         }
+        else
+        {
+            tables.Dispose();
+        }
     }
 
     /// <summary>
@@ -425,6 +429,13 @@ public sealed partial class AggregationEngine : IAsyncDisposable
     {
         await CompleteAsync();
         _stop.Dispose();
+        foreach (ConcurrentBag<WindowTables> pool in _tables)
+        {
+            while (pool.TryTake(out WindowTables? tables))
+            {
+                tables.Dispose();
+            }
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Flushed {Windows} windows and {Health} health rows in {Milliseconds:F1} ms")]

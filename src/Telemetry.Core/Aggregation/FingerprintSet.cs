@@ -10,7 +10,7 @@ namespace Telemetry.Core.Aggregation;
 /// most 5/8 full: 13–26 bytes per fingerprint. Two of the n fingerprints of a window coincide
 /// with probability about n²/2⁶⁵ (2.7·10⁻⁶ at n = 10 million), the only way a count can be off.
 /// </summary>
-public sealed class FingerprintSet
+public sealed class FingerprintSet : IDisposable
 {
     private const int MinSlots = 64;
 
@@ -22,7 +22,8 @@ public sealed class FingerprintSet
     // 0 marks an empty slot, so a fingerprint of 0 is stored as this constant instead.
     private const ulong ZeroStandIn = 0x9E3779B97F4A7C15UL;
 
-    private ulong[] _slots = new ulong[MinSlots];
+    // Native memory (see SlotArray); null once the set is disposed.
+    private SlotArray _slots = new(MinSlots);
     private int _count;
     private int _idleUses;
     private int _growths;
@@ -33,8 +34,8 @@ public sealed class FingerprintSet
     /// <summary>Times the slot array doubled since the set was last cleared.</summary>
     public int Growths => _growths;
 
-    /// <summary>Heap bytes held by the slot array.</summary>
-    public long CapacityBytes => _slots.Length * (long)sizeof(ulong);
+    /// <summary>Bytes held by the slot array (native memory).</summary>
+    public long CapacityBytes => _slots.Bytes;
 
     /// <summary>Adds a fingerprint; true when it was not in the set.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -45,8 +46,8 @@ public sealed class FingerprintSet
             fingerprint = ZeroStandIn;
         }
 
-        ulong[] slots = _slots;
-        int mask = slots.Length - 1;
+        SlotArray slots = _slots;
+        int mask = slots.Mask;
         for (int i = (int)fingerprint & mask; ; i = (i + 1) & mask)
         {
             ulong slot = slots[i];
@@ -79,12 +80,14 @@ public sealed class FingerprintSet
         if (_slots.Length >= ShrinkAbove && _idleUses >= IdleUsesBeforeShrink)
         {
             _idleUses = 0;
-            _slots = new ulong[_slots.Length / 2];
-            _growAt = _slots.Length / 8 * 5;
+            int length = _slots.Length / 2;
+            _slots.Dispose();
+            _slots = new SlotArray(length);
+            _growAt = length / 8 * 5;
         }
         else
         {
-            Array.Clear(_slots);
+            _slots.Clear();
         }
 
         _count = 0;
@@ -106,6 +109,13 @@ public sealed class FingerprintSet
         }
     }
 
+    /// <summary>Gives the slot array back to the system at once (see <see cref="KeyTable{TKey, TValue}.Dispose"/>); the set must not be used afterwards.</summary>
+    public void Dispose()
+    {
+        _slots?.Dispose();
+        _slots = null!;
+    }
+
     private void Grow()
     {
         Resize(_slots.Length * 2);
@@ -114,11 +124,12 @@ public sealed class FingerprintSet
 
     private void Resize(int length)
     {
-        ulong[] old = _slots;
-        var slots = new ulong[length];
-        int mask = slots.Length - 1;
-        foreach (ulong value in old)
+        SlotArray old = _slots;
+        var slots = new SlotArray(length);
+        int mask = slots.Mask;
+        for (int o = 0; o < old.Length; o++)
         {
+            ulong value = old[o];
             if (value != 0)
             {
                 int i = (int)value & mask;
@@ -131,6 +142,7 @@ public sealed class FingerprintSet
             }
         }
 
+        old.Dispose();
         _slots = slots;
         _growAt = slots.Length / 8 * 5;
     }

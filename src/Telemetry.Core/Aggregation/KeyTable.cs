@@ -34,7 +34,7 @@ public struct TableEntry<TKey, TValue>
 /// so a growing table neither copies its entries nor holds more than one chunk of room it does
 /// not use; only the slot array doubles.
 /// </summary>
-public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TValue>>
+public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TValue>>, IDisposable
     where TKey : struct, ITableKey<TKey>
 {
     /// <summary>Entries per chunk: 2¹⁴, about half a megabyte of 36-byte entries.</summary>
@@ -50,7 +50,8 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     private const int ShrinkAbove = 1 << 16;
     private const int IdleUsesBeforeShrink = 8;
 
-    private ulong[] _slots = new ulong[MinSlots];
+    // Native memory (see SlotArray); null once the table is disposed.
+    private SlotArray _slots = new(MinSlots);
     private TableEntry<TKey, TValue>[][] _chunks = [new TableEntry<TKey, TValue>[MaxLoad(MinSlots)]];
 
     // Entries the chunks hold room for.
@@ -70,8 +71,8 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     /// <summary>Bytes of one entry and its 8/5 slots (rounded up): what a key costs at full load.</summary>
     public int BytesPerKey => ((8 * sizeof(ulong)) + 4) / 5 + Unsafe.SizeOf<TableEntry<TKey, TValue>>();
 
-    /// <summary>Heap bytes held by the slot array and the entry chunks.</summary>
-    public long CapacityBytes => (_slots.Length * (long)sizeof(ulong)) + (_room * (long)Unsafe.SizeOf<TableEntry<TKey, TValue>>());
+    /// <summary>Bytes held by the slot array (native memory) and the entry chunks (on the GC heap).</summary>
+    public long CapacityBytes => _slots.Bytes + (_room * (long)Unsafe.SizeOf<TableEntry<TKey, TValue>>());
 
     public IEnumerable<TKey> Keys => this.Select(pair => pair.Key);
 
@@ -92,8 +93,8 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     {
         ulong hash = key.Hash;
         uint tag = (uint)(hash >> 32);
-        ulong[] slots = _slots;
-        int mask = slots.Length - 1;
+        SlotArray slots = _slots;
+        int mask = slots.Mask;
         int i = (int)hash & mask;
         while (true)
         {
@@ -121,10 +122,11 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     public bool TryGetValue(in TKey key, out TValue value)
     {
         ulong hash = key.Hash;
-        int mask = _slots.Length - 1;
-        for (int i = (int)hash & mask; _slots[i] != 0; i = (i + 1) & mask)
+        SlotArray slots = _slots;
+        int mask = slots.Mask;
+        for (int i = (int)hash & mask; slots[i] != 0; i = (i + 1) & mask)
         {
-            ulong slot = _slots[i];
+            ulong slot = slots[i];
             if ((uint)(slot >> 32) == (uint)(hash >> 32) && Entry((int)(uint)slot - 1).Key.Equals(key))
             {
                 value = Entry((int)(uint)slot - 1).Value;
@@ -158,13 +160,12 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     {
         ulong hash = key.Hash;
         uint tag = (uint)(hash >> 32);
-        ulong[] slots = _slots;
-        int mask = slots.Length - 1;
-        ref ulong first = ref MemoryMarshal.GetArrayDataReference(slots);
+        SlotArray slots = _slots;
+        int mask = slots.Mask;
         int i = (int)hash & mask;
         while (true)
         {
-            ulong slot = Unsafe.Add(ref first, i);
+            ulong slot = slots[i];
             if (slot == 0)
             {
                 return false;
@@ -177,7 +178,7 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
             }
 
             i = (i + 1) & mask;
-            if (i == 0 || ((nint)Unsafe.AsPointer(ref Unsafe.Add(ref first, i)) & (SlotPrefetch.LineBytes - 1)) == 0)
+            if (i == 0 || ((nint)slots.AddressOf(i) & (SlotPrefetch.LineBytes - 1)) == 0)
             {
                 return false;
             }
@@ -197,7 +198,9 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
         if (_slots.Length >= ShrinkAbove && _idleUses >= IdleUsesBeforeShrink)
         {
             _idleUses = 0;
-            _slots = new ulong[_slots.Length / 2];
+            int length = _slots.Length / 2;
+            _slots.Dispose();
+            _slots = new SlotArray(length);
             // Whole chunks beyond what the smaller slot array can index are let go.
             int keep = MaxLoad(_slots.Length) >> ChunkShift;
             if (keep > 0 && keep < _room >> ChunkShift)
@@ -247,29 +250,40 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
         }
     }
 
+    /// <summary>
+    /// Gives the slot array back to the system at once instead of at the next full collection;
+    /// the table must not be used afterwards. Entries, on the GC heap, stay readable until then.
+    /// </summary>
+    public void Dispose()
+    {
+        _slots?.Dispose();
+        _slots = null!;
+    }
+
     // A big table that held few keys clears just their slots instead of the whole array. Each
     // used slot holds its entry's exact word, found by probing from the key's home slot; slots
     // already zeroed on the way are passed over, since the word is known to lie further on.
     private void ClearSlots()
     {
-        if (_count * 8L >= _slots.Length)
+        SlotArray slots = _slots;
+        if (_count * 8L >= slots.Length)
         {
-            Array.Clear(_slots);
+            slots.Clear();
             return;
         }
 
-        int mask = _slots.Length - 1;
+        int mask = slots.Mask;
         for (int e = 0; e < _count; e++)
         {
             ulong hash = Entry(e).Key.Hash;
             ulong word = (hash & 0xFFFF_FFFF_0000_0000UL) | (uint)(e + 1);
             int i = (int)hash & mask;
-            while (_slots[i] != word)
+            while (slots[i] != word)
             {
                 i = (i + 1) & mask;
             }
 
-            _slots[i] = 0;
+            slots[i] = 0;
         }
     }
 
@@ -335,19 +349,20 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
 
     private void Rehash(int length)
     {
-        var slots = new ulong[length];
+        var slots = new SlotArray(length);
         for (int i = 0; i < _count; i++)
         {
             ulong hash = Entry(i).Key.Hash;
             slots[FreeSlot(slots, hash)] = (hash & 0xFFFF_FFFF_0000_0000UL) | (uint)(i + 1);
         }
 
+        _slots.Dispose();
         _slots = slots;
     }
 
-    private static int FreeSlot(ulong[] slots, ulong hash)
+    private static int FreeSlot(SlotArray slots, ulong hash)
     {
-        int mask = slots.Length - 1;
+        int mask = slots.Mask;
         int i = (int)hash & mask;
         while (slots[i] != 0)
         {

@@ -12,16 +12,14 @@ internal static class SlotPrefetch
 
     /// <summary>
     /// Asks the CPU to start loading the cache line of the slot a hash starts probing at, in a
-    /// power-of-two slot array (a hint: no effect without SSE). A prefetch never faults, so a
-    /// stale address after the GC moved the array is harmless.
+    /// power-of-two slot array (a hint: no effect without SSE). A prefetch never faults.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void Home(ulong[] slots, ulong hash)
+    public static unsafe void Home(SlotArray slots, ulong hash)
     {
         if (Sse.IsSupported)
         {
-            nint i = (nint)(uint)((int)hash & (slots.Length - 1));
-            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(slots), i)));
+            Sse.Prefetch0(slots.AddressOf((int)hash & slots.Mask));
         }
     }
 

@@ -14,7 +14,7 @@ namespace Telemetry.Core.Aggregation;
 /// (destination, port), so a new target row is a new target of its port; likewise a new
 /// source row is a new source of its port. Only (target, source, port) triples are kept.
 /// </summary>
-public sealed class WindowTables
+public sealed class WindowTables : IDisposable
 {
     /// <summary>Bytes of one key of each table at full load: its entry and two slots; and of one fingerprint.</summary>
     internal static readonly int TargetEntryBytes = new AddressTable<TargetStats>().BytesPerKey;
@@ -262,6 +262,18 @@ public sealed class WindowTables
         Sources.Clear();
         Seen.Clear();
         ApproximateBytes = 0;
+    }
+
+    /// <summary>
+    /// Gives the slot arrays (native memory) back at once, for tables the pool will not keep;
+    /// the tables must not be used afterwards. Without it they go when the GC finalizes them.
+    /// </summary>
+    public void Dispose()
+    {
+        Targets.Dispose();
+        Ports.Dispose();
+        Sources.Dispose();
+        Seen.Dispose();
     }
 
     // A 64-bit fingerprint of (target, source, port) from the addresses' 64-bit hashes; folding
