@@ -294,7 +294,7 @@ public partial class TelemetryMetricsTests
         var (_, closed) = await rig.ScrapeAsync();
         Assert.Equal(0, closed.Value("telemetry_aggregation_keys"));
 
-        // 10 source rows fit the smallest table (16 slots, 10 keys at 5/8 load): nothing grew.
+        // 10 source rows fit the smallest table (16 slots, 12 keys at 3/4 load): nothing grew.
         Assert.Equal(0, closed.Value("telemetry_aggregation_table_growths_total"));
     }
 

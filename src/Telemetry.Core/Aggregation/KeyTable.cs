@@ -23,7 +23,7 @@ public struct TableEntry<TKey, TValue>
 /// <summary>
 /// The insert-only hash table behind the window tables. Keys and values sit inline in dense
 /// chunks of entries in insertion order; a separate slot array (open addressing, linear
-/// probing, at most 5/8 full) holds 8-byte words of a 32-bit tag from the key's hash and the
+/// probing, at most 3/4 full) holds 8-byte words of a 32-bit tag from the key's hash and the
 /// entry's position. A new key costs one slot read (and an append at the end of the entries,
 /// which is usually in cache); an existing key the slot and its entry; other keys in the probe
 /// are mostly rejected by their tag without touching their entries. <see cref="Prefetch"/> lets
@@ -68,8 +68,8 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     /// <summary>Times the slot array doubled (a rehash of every key) since the table was last cleared.</summary>
     public int Growths => _growths;
 
-    /// <summary>Bytes of one entry and its 8/5 slots (rounded up): what a key costs at full load.</summary>
-    public int BytesPerKey => ((8 * sizeof(ulong)) + 4) / 5 + Unsafe.SizeOf<TableEntry<TKey, TValue>>();
+    /// <summary>Bytes of one entry and its 4/3 slots (rounded up): what a key costs at full load.</summary>
+    public int BytesPerKey => ((4 * sizeof(ulong)) + 2) / 3 + Unsafe.SizeOf<TableEntry<TKey, TValue>>();
 
     /// <summary>Bytes held by the slot array (native memory) and the entry chunks (on the GC heap).</summary>
     public long CapacityBytes => _slots.Bytes + (_room * (long)Unsafe.SizeOf<TableEntry<TKey, TValue>>());
@@ -293,8 +293,8 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
-    // The slot array is at most 5/8 full.
-    private static int MaxLoad(int slots) => slots / 8 * 5;
+    // The slot array is at most 3/4 full.
+    private static int MaxLoad(int slots) => slots / 4 * 3;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ref TableEntry<TKey, TValue> Entry(int index) => ref _chunks[index >> ChunkShift][index & ChunkMask];

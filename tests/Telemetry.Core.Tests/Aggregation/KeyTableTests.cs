@@ -11,11 +11,11 @@ public class KeyTableTests
     [Fact]
     public void Entries_ArePackedWithoutPadding()
     {
-        // Every key's memory is its entry plus 8/5 of an 8-byte slot; padding would be paid millions of times.
-        Assert.Equal(40 + 13, new AddressTable<TargetStats>().BytesPerKey);
-        Assert.Equal(32 + 13, new AddressTable<SourceStats>().BytesPerKey);
-        Assert.Equal(28 + 13, new KeyTable<PortKey, PortStats>().BytesPerKey);
-        Assert.Equal(20 + 13, new AddressTable<TargetStats>().V6BytesPerAddress);
+        // Every key's memory is its entry plus 4/3 of an 8-byte slot; padding would be paid millions of times.
+        Assert.Equal(40 + 11, new AddressTable<TargetStats>().BytesPerKey);
+        Assert.Equal(32 + 11, new AddressTable<SourceStats>().BytesPerKey);
+        Assert.Equal(28 + 11, new KeyTable<PortKey, PortStats>().BytesPerKey);
+        Assert.Equal(20 + 11, new AddressTable<TargetStats>().V6BytesPerAddress);
     }
 
     [Fact]
@@ -106,7 +106,7 @@ public class KeyTableTests
         Fill(200_000);
         long full = table.CapacityBytes;
 
-        // Slots for 200 k keys at most 5/8 full: 2^19 of 8 bytes; entries: at most one chunk unused.
+        // Slots for 200 k keys at most 3/4 full: 2^19 of 8 bytes; entries: at most one chunk unused.
         const int entryBytes = 44; // AddressPortKey 20 + SourceStats 24
         Assert.InRange(full - ((1L << 19) * 8), 200_000L * entryBytes, (200_000L + KeyTable<AddressPortKey, SourceStats>.ChunkEntries) * entryBytes);
         table.Clear();
@@ -124,14 +124,14 @@ public class KeyTableTests
         Assert.Equal(full, table.CapacityBytes);
 
         // Eight small windows in a row: the slot array halves, and the entry chunks it could no
-        // longer fill (5/8 of 2^18 = 10 chunks of 2^14) are let go.
+        // longer fill (3/4 of 2^18 = 12 chunks of 2^14) are let go.
         for (int window = 0; window < 8; window++)
         {
             Fill(10);
             table.Clear();
         }
 
-        Assert.Equal(((1L << 18) * 8) + (10L * KeyTable<AddressPortKey, SourceStats>.ChunkEntries * entryBytes), table.CapacityBytes);
+        Assert.Equal(((1L << 18) * 8) + (12L * KeyTable<AddressPortKey, SourceStats>.ChunkEntries * entryBytes), table.CapacityBytes);
         Fill(1000);
         Assert.Equal(1000, table.Count);
         Assert.True(table.TryGetValue(Key(999, 23), out SourceStats last));
