@@ -14,7 +14,7 @@ public sealed class FingerprintSet : IDisposable
 {
     private const int MinSlots = 64;
 
-    // A set this size or larger that used under an eighth of its room in each of its last
+    // A set this size or larger that filled under an eighth of its slots in each of its last
     // IdleUsesBeforeShrink windows shrinks by half (as KeyTable does).
     private const int ShrinkAbove = 1 << 17;
     private const int IdleUsesBeforeShrink = 8;
@@ -80,10 +80,10 @@ public sealed class FingerprintSet : IDisposable
         if (_slots.Length >= ShrinkAbove && _idleUses >= IdleUsesBeforeShrink)
         {
             _idleUses = 0;
-            int length = _slots.Length / 2;
+            var smaller = new SlotArray(_slots.Length / 2);
             _slots.Dispose();
-            _slots = new SlotArray(length);
-            _growAt = length / 4 * 3;
+            _slots = smaller;
+            _growAt = smaller.Length / 4 * 3;
         }
         else
         {

@@ -198,9 +198,10 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
         if (_slots.Length >= ShrinkAbove && _idleUses >= IdleUsesBeforeShrink)
         {
             _idleUses = 0;
-            int length = _slots.Length / 2;
+            // The smaller array first: if it cannot be had, the table keeps the one it has.
+            var smaller = new SlotArray(_slots.Length / 2);
             _slots.Dispose();
-            _slots = new SlotArray(length);
+            _slots = smaller;
             // Whole chunks beyond what the smaller slot array can index are let go.
             int keep = MaxLoad(_slots.Length) >> ChunkShift;
             if (keep > 0 && keep < _room >> ChunkShift)

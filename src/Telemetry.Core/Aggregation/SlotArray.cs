@@ -29,7 +29,9 @@ internal sealed unsafe partial class SlotArray : IDisposable
     /// <summary>Arrays this size or larger are mapped from the kernel on Linux.</summary>
     public const int MapBytes = 1 << 16;
 
-    private static readonly bool CanMap = OperatingSystem.IsLinux();
+    // The mmap flag values below are those of Linux on x86-64 and arm64.
+    private static readonly bool CanMap = OperatingSystem.IsLinux()
+        && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64;
 
     private ulong* _words;
     private readonly bool _mapped;

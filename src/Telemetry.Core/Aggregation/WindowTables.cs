@@ -16,7 +16,7 @@ namespace Telemetry.Core.Aggregation;
 /// </summary>
 public sealed class WindowTables : IDisposable
 {
-    /// <summary>Bytes of one key of each table at full load: its entry and two slots; and of one fingerprint.</summary>
+    /// <summary>Bytes of one key of each table at full load: its entry and its share of slots; and of one fingerprint.</summary>
     internal static readonly int TargetEntryBytes = new AddressTable<TargetStats>().BytesPerKey;
     internal static readonly int PortEntryBytes = new KeyTable<PortKey, PortStats>().BytesPerKey;
     internal static readonly int SourceEntryBytes = new AddressTable<SourceStats>().BytesPerKey;
@@ -40,6 +40,9 @@ public sealed class WindowTables : IDisposable
 
     public long WindowStartNs { get; private set; }
 
+    /// <summary>The slot arrays have been given back (<see cref="Dispose"/>); the tables must not be used.</summary>
+    internal bool Disposed { get; private set; }
+
     /// <summary>Holds packets that arrived after the window had closed.</summary>
     public bool IsLate { get; set; }
 
@@ -62,7 +65,7 @@ public sealed class WindowTables : IDisposable
     /// </summary>
     public long ApproximateBytes { get; private set; }
 
-    /// <summary>Heap bytes of the tables' and fingerprint set's arrays, used or not.</summary>
+    /// <summary>Bytes of the tables' and fingerprint set's arrays (entries on the GC heap, slots in native memory), used or not.</summary>
     public long CapacityBytes => Targets.CapacityBytes + Ports.CapacityBytes + Sources.CapacityBytes + Seen.CapacityBytes;
 
     public int KeyCount => Targets.Count + Ports.Count + Sources.Count;
@@ -270,6 +273,7 @@ public sealed class WindowTables : IDisposable
     /// </summary>
     public void Dispose()
     {
+        Disposed = true;
         Targets.Dispose();
         Ports.Dispose();
         Sources.Dispose();

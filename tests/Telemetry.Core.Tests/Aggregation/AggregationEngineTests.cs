@@ -161,6 +161,28 @@ public class AggregationEngineTests
         Assert.Equal(expected.Sum(p => (long)p.IpBytes), (long)harness.Sink.Targets.Aggregate(0UL, (sum, r) => sum + r.Bytes));
     }
 
+    [Fact]
+    public async Task ReturnTables_NoRoomInThePool_GivesTheSlotsBack_ElseKeepsTheSetForTheNextWindow()
+    {
+        AggregationOptions noRoom = EngineHarness.Options(1);
+        noRoom.MaxMemoryBytes = 1;
+        await using (var harness = new EngineHarness(noRoom))
+        {
+            WindowTables dropped = harness.Engine.RentTables(0, 0, 0);
+            harness.Engine.ReturnTables(dropped);
+            Assert.True(dropped.Disposed);
+            Assert.NotSame(dropped, harness.Engine.RentTables(0, 0, 60 * Second));
+        }
+
+        await using (var harness = new EngineHarness(EngineHarness.Options(1)))
+        {
+            WindowTables kept = harness.Engine.RentTables(0, 0, 0);
+            harness.Engine.ReturnTables(kept);
+            Assert.False(kept.Disposed);
+            Assert.Same(kept, harness.Engine.RentTables(0, 0, 60 * Second));
+        }
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(3)]

@@ -33,17 +33,25 @@ public class SlotArrayTests
     }
 
     [Fact]
-    public void KeyTable_GrownPastMappedSizesThenDisposed_RefusesUseInsteadOfReadingFreedMemory()
+    public void KeyTable_GrownPastMappedSizesThenDisposed_KeepsEveryKeyThenRefusesUse()
     {
-        // A table grows from malloc'd slots through mapped ones; each growth frees the array before.
+        // From 16 malloc'd slots to 2^17 mapped ones: each growth rehashes into a new array and frees the old.
         var table = new KeyTable<PortKey, PortStats>();
+        static PortKey Key(int i) => new((byte)(i >> 16), TrafficClass.TcpSyn, (ushort)i);
         for (int i = 0; i < 60_000; i++)
         {
-            table.GetValueRefOrAddDefault(new PortKey((byte)(i >> 16), TrafficClass.TcpSyn, (ushort)i), out _).Packets++;
+            table.GetValueRefOrAddDefault(Key(i), out _).Packets += (ulong)i + 1;
         }
 
-        Assert.True(table.CapacityBytes >= SlotArray.MapBytes);
-        Assert.Equal(60_000, table.Count);
+        long entryBytes = 60_000L * 28; // at least, one PortKey + PortStats each
+        Assert.True(table.CapacityBytes - entryBytes >= (1 << 17) * sizeof(ulong), $"{table.CapacityBytes} bytes");
+        Assert.True(table.Growths > 10, $"{table.Growths} growths");
+        for (int i = 0; i < 60_000; i++)
+        {
+            Assert.True(table.TryGetValue(Key(i), out PortStats stats), $"key {i}");
+            Assert.Equal((ulong)i + 1, stats.Packets);
+        }
+
         table.Dispose();
         Assert.Throws<NullReferenceException>(() => table.CapacityBytes);
     }
