@@ -27,7 +27,7 @@ public sealed class FingerprintSet : IDisposable
     private int _count;
     private int _idleUses;
     private int _growths;
-    private int _growAt = MinSlots / 4 * 3;
+    private int _growAt = SlotArray.MaxLoad(MinSlots);
 
     public int Count => _count;
 
@@ -83,7 +83,7 @@ public sealed class FingerprintSet : IDisposable
             var smaller = new SlotArray(_slots.Length / 2);
             _slots.Dispose();
             _slots = smaller;
-            _growAt = smaller.Length / 4 * 3;
+            _growAt = SlotArray.MaxLoad(smaller.Length);
         }
         else
         {
@@ -98,7 +98,7 @@ public sealed class FingerprintSet : IDisposable
     public void Reserve(int count)
     {
         int length = _slots.Length;
-        while (length / 4 * 3 <= count && length < 1 << 30)
+        while (SlotArray.MaxLoad(length) <= count && length < 1 << 30)
         {
             length *= 2;
         }
@@ -144,6 +144,6 @@ public sealed class FingerprintSet : IDisposable
 
         old.Dispose();
         _slots = slots;
-        _growAt = slots.Length / 4 * 3;
+        _growAt = SlotArray.MaxLoad(slots.Length);
     }
 }

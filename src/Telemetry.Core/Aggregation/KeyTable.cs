@@ -69,7 +69,7 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     public int Growths => _growths;
 
     /// <summary>Bytes of one entry and its 4/3 slots (rounded up): what a key costs at full load.</summary>
-    public int BytesPerKey => ((4 * sizeof(ulong)) + 2) / 3 + Unsafe.SizeOf<TableEntry<TKey, TValue>>();
+    public int BytesPerKey => SlotArray.BytesPerKeyAtMaxLoad + Unsafe.SizeOf<TableEntry<TKey, TValue>>();
 
     /// <summary>Bytes held by the slot array (native memory) and the entry chunks (on the GC heap).</summary>
     public long CapacityBytes => _slots.Bytes + (_room * (long)Unsafe.SizeOf<TableEntry<TKey, TValue>>());
@@ -294,8 +294,7 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
-    // The slot array is at most 3/4 full.
-    private static int MaxLoad(int slots) => slots / 4 * 3;
+    private static int MaxLoad(int slots) => SlotArray.MaxLoad(slots);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ref TableEntry<TKey, TValue> Entry(int index) => ref _chunks[index >> ChunkShift][index & ChunkMask];
