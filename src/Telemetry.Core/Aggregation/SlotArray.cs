@@ -19,6 +19,13 @@ namespace Telemetry.Core.Aggregation;
 /// keeps the next freed blocks below it in its arenas instead of returning them: near the end of
 /// a 10-million-packet replay its arenas held 53 MB, and 15 MB once these arrays were mapped.
 /// Fresh mappings are zero and cost nothing until touched.
+/// Arrays of <see cref="HugePageBytes"/> or more are mapped on a 2 MiB boundary and advised
+/// (<c>madvise(MADV_HUGEPAGE)</c>) to be backed by 2 MiB pages, where the kernel's transparent
+/// huge pages are on or in <c>madvise</c> mode: a probe into millions of slots is a random
+/// access, and with 4 KiB pages nearly every one also misses the TLB. On this project's VM the
+/// engine ran 1.2-1.3x faster with it (benchmarks/README.md), and first touching a huge page costs
+/// less per 4 KiB than 4 KiB pages do. A slot array is touched all over as it fills, so whole
+/// huge pages cost no more memory than small ones.
 /// Indexing does not check bounds: callers mask their index with <see cref="Mask"/>. Only the
 /// owning table touches its slots, and it disposes an array only after it has stopped using
 /// it, so no reader can see freed memory. An array that is never disposed (a table the GC
@@ -28,6 +35,9 @@ internal sealed unsafe partial class SlotArray : IDisposable
 {
     /// <summary>Arrays this size or larger are mapped from the kernel on Linux.</summary>
     public const int MapBytes = 1 << 16;
+
+    /// <summary>Mapped arrays this size or larger start on a 2 MiB boundary and ask for transparent huge pages.</summary>
+    public const int HugePageBytes = 2 << 20;
 
     /// <summary>Bytes of slots per key in an array filled to <see cref="MaxLoad"/> (8 bytes × 4/3, rounded up).</summary>
     public const int BytesPerKeyAtMaxLoad = ((4 * sizeof(ulong)) + 2) / 3;
@@ -109,17 +119,45 @@ internal sealed unsafe partial class SlotArray : IDisposable
     {
         const int ReadWrite = 0x1 | 0x2; // PROT_READ | PROT_WRITE
         const int PrivateAnonymous = 0x02 | 0x20; // MAP_PRIVATE | MAP_ANONYMOUS (x86-64 and arm64)
-        void* words = MapMemory(null, bytes, ReadWrite, PrivateAnonymous, -1, 0);
-        if (words == (void*)-1)
+        const int HugePageAdvice = 14; // MADV_HUGEPAGE
+
+        // A huge page must start on a boundary of its size: map one more, then trim the ends.
+        bool huge = bytes >= HugePageBytes;
+        nuint mapped = huge ? bytes + HugePageBytes : bytes;
+        byte* start = (byte*)MapMemory(null, mapped, ReadWrite, PrivateAnonymous, -1, 0);
+        if (start == (byte*)-1)
         {
             throw new InsufficientMemoryException($"mmap of {bytes} bytes of hash slots failed (errno {Marshal.GetLastPInvokeError()})");
         }
 
-        return (ulong*)words;
+        if (!huge)
+        {
+            return (ulong*)start;
+        }
+
+        byte* aligned = (byte*)(((nuint)start + HugePageBytes - 1) & ~((nuint)HugePageBytes - 1));
+        nuint head = (nuint)(aligned - start);
+        nuint tail = mapped - head - bytes;
+        if (head != 0)
+        {
+            _ = Unmap(start, head);
+        }
+
+        if (tail != 0)
+        {
+            _ = Unmap(aligned + bytes, tail);
+        }
+
+        // Only advice: a kernel without transparent huge pages (or with them off) maps 4 KiB pages.
+        _ = Advise(aligned, bytes, HugePageAdvice);
+        return (ulong*)aligned;
     }
 
     [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
     private static partial void* MapMemory(void* address, nuint length, int protection, int flags, int fd, nint offset);
+
+    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    private static partial int Advise(void* address, nuint length, int advice);
 
     [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
     private static partial int Unmap(void* address, nuint length);

@@ -32,6 +32,46 @@ public class SlotArrayTests
         }
     }
 
+    [Theory]
+    [InlineData(SlotArray.HugePageBytes / sizeof(ulong))]
+    [InlineData(1 << 22)] // 32 MiB, as each shard's target slots on the pmacctd comparison capture
+    public unsafe void LargeArray_OnLinux_StartsOnA2MiBBoundaryAndAsksForHugePages(int length)
+    {
+        if (!OperatingSystem.IsLinux() || !(System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture
+            is System.Runtime.InteropServices.Architecture.X64 or System.Runtime.InteropServices.Architecture.Arm64))
+        {
+            return; // mapped (and advised) only on Linux x86-64 and arm64
+        }
+
+        using var slots = new SlotArray(length);
+        ulong start = (ulong)slots.AddressOf(0);
+        Assert.Equal(0UL, start % SlotArray.HugePageBytes);
+        slots[0] = 1;
+        slots[slots.Mask] = 2;
+
+        // The mapping that holds the array (the kernel may have merged it with a neighbour
+        // that has the same flags) carries the advice: "hg" among its VmFlags.
+        string? flagLine = null;
+        string[] lines = File.ReadAllLines("/proc/self/smaps");
+        for (int i = 0; i < lines.Length && flagLine is null; i++)
+        {
+            int dash = lines[i].IndexOf('-');
+            int space = lines[i].IndexOf(' ');
+            if (dash <= 0 || space < dash
+                || !ulong.TryParse(lines[i].AsSpan(0, dash), System.Globalization.NumberStyles.HexNumber, null, out ulong from)
+                || !ulong.TryParse(lines[i].AsSpan(dash + 1, space - dash - 1), System.Globalization.NumberStyles.HexNumber, null, out ulong to)
+                || from > start || to < start + (ulong)slots.Bytes)
+            {
+                continue;
+            }
+
+            flagLine = lines.Skip(i + 1).First(line => line.StartsWith("VmFlags:", StringComparison.Ordinal));
+        }
+
+        Assert.NotNull(flagLine);
+        Assert.Contains(" hg", flagLine);
+    }
+
     [Fact]
     public void KeyTable_GrownPastMappedSizesThenDisposed_KeepsEveryKeyThenRefusesUse()
     {
