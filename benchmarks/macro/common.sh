@@ -59,3 +59,24 @@ measured() {
 
 # median of the numbers on stdin
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "NA"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+# What serve.sh and serve-phases.sh run, so the two measure the same thing: sets the defaults
+# PACKETS (20 M), SENSORS (8), PORT and HTTP, then serve_args (`telemetry serve` into the database
+# bench_serve, one TCP listener naming sensors by remote endpoint) and stream_args (`telemetry
+# stream`: SENSORS sensors, each its own realistic capture, PACKETS in all).
+sensor_bench_setup() {
+  PACKETS=${PACKETS:-20000000}
+  SENSORS=${SENSORS:-8}
+  PORT=${BENCH_SENSOR_PORT:-25140}
+  HTTP=${BENCH_HTTP_PORT:-29464}
+  serve_args=(serve --ClickHouse:Url="http://127.0.0.1:$BENCH_CH_HTTP" --ClickHouse:Database=bench_serve
+    --Ingest:Listeners:0:Address=127.0.0.1 --Ingest:Listeners:0:Port="$PORT" --Ingest:Listeners:0:Naming=RemoteEndpoint
+    --Http:Urls="http://127.0.0.1:$HTTP")
+  stream_args=(stream --sensors "$SENSORS" --port "$PORT" --packets "$PACKETS" --darknet 198.18.0.0/16 --sources 50000
+    --rate 1000000 --start 2026-11-20T00:00:00Z --seed 11)
+}
+
+# Waits (up to 30 s) until the service answers on $HTTP.
+wait_until_live() {
+  for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$HTTP/health/live" >/dev/null 2>&1 && return; sleep 0.1; done
+}

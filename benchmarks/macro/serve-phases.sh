@@ -5,32 +5,27 @@
 # core in that second), the packets ClickHouse has counted and the rows its tables hold.
 #   benchmarks/macro/serve-phases.sh      # PACKETS=20000000 SENSORS=8
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-PACKETS=${PACKETS:-20000000}
-SENSORS=${SENSORS:-8}
-PORT=${BENCH_SENSOR_PORT:-25140}
-HTTP=${BENCH_HTTP_PORT:-29464}
+sensor_bench_setup
 build_host
 start_clickhouse
-ch_pid=$(ss -ltnpH "sport = :$BENCH_CH_HTTP" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
-[[ -n "$ch_pid" ]] || { echo "serve-phases: no process listens on $BENCH_CH_HTTP" >&2; exit 1; }
+# Not ch_pid: start_clickhouse's exit trap stops the server by that name if it started one.
+clickhouse_pid=$(ss -ltnpH "sport = :$BENCH_CH_HTTP" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
+[[ -n "$clickhouse_pid" ]] || { echo "serve-phases: no process listens on $BENCH_CH_HTTP" >&2; exit 1; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 hz=$(getconf CLK_TCK)
 ch 'DROP DATABASE IF EXISTS bench_serve' >/dev/null
-dotnet "$host_dll" serve --ClickHouse:Url="http://127.0.0.1:$BENCH_CH_HTTP" --ClickHouse:Database=bench_serve \
-  --Ingest:Listeners:0:Address=127.0.0.1 --Ingest:Listeners:0:Port="$PORT" --Ingest:Listeners:0:Naming=RemoteEndpoint \
-  --Http:Urls="http://127.0.0.1:$HTTP" >"$BENCH_DIR/serve-phases.out" 2>&1 &
+dotnet "$host_dll" "${serve_args[@]}" >"$BENCH_DIR/serve-phases.out" 2>&1 &
 serve_pid=$!
-trap 'kill -TERM "$serve_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$HTTP/health/live" >/dev/null 2>&1 && break; sleep 0.1; done
-dotnet "$host_dll" stream --sensors "$SENSORS" --port "$PORT" --packets "$PACKETS" --darknet 198.18.0.0/16 --sources 50000 \
-  --rate 1000000 --start 2026-11-20T00:00:00Z --seed 11 >"$BENCH_DIR/stream.out" 2>"$BENCH_DIR/stream.err" &
+trap 'kill -TERM "$serve_pid" 2>/dev/null || true; kill "${ch_pid:-}" 2>/dev/null || true' EXIT
+wait_until_live
+dotnet "$host_dll" "${stream_args[@]}" >"$BENCH_DIR/stream.out" 2>"$BENCH_DIR/stream.err" &
 stream_pid=$!
 expected=$((PACKETS / SENSORS * SENSORS))
 echo "second service_cpu_percent clickhouse_cpu_percent sender_cpu_percent packets_in_clickhouse rows_in_clickhouse service_rss_mib"
-last_r=$(ticks "$serve_pid"); last_c=$(ticks "$ch_pid"); last_s=$(ticks "$stream_pid"); t=0
+last_r=$(ticks "$serve_pid"); last_c=$(ticks "$clickhouse_pid"); last_s=$(ticks "$stream_pid"); t=0
 while ((t < 600)); do
   sleep 1; t=$((t + 1))
-  r=$(ticks "$serve_pid"); c=$(ticks "$ch_pid"); s=$(ticks "$stream_pid")
+  r=$(ticks "$serve_pid"); c=$(ticks "$clickhouse_pid"); s=$(ticks "$stream_pid")
   # The sender exits when it has sent everything; its ticks then read 0.
   ((s == 0)) && s=$last_s
   seen=$(ch 'SELECT sum(packets_seen) FROM bench_serve.ingest_health_1m' 2>/dev/null || echo 0)

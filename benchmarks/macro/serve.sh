@@ -8,10 +8,7 @@
 # reads), end-to-end packets/s (stream start to the last row in ClickHouse), and the service's
 # CPU, peak RSS and GC allocations.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-PACKETS=${PACKETS:-20000000}
-SENSORS=${SENSORS:-8}
-PORT=${BENCH_SENSOR_PORT:-25140}
-HTTP=${BENCH_HTTP_PORT:-29464}
+sensor_bench_setup
 build_host
 start_clickhouse
 out="$BENCH_DIR/serve-results.txt"; : >"$out"
@@ -20,14 +17,11 @@ for run in $(seq 1 "$RUNS"); do
   ch 'DROP DATABASE IF EXISTS bench_serve' >/dev/null
   rm -f "$BENCH_DIR/serve.time" "$BENCH_DIR/serve.gc"
   GC_REPORT_FILE="$BENCH_DIR/serve.gc" DOTNET_STARTUP_HOOKS="$hook_dll" /usr/bin/time -v -o "$BENCH_DIR/serve.time" \
-    dotnet "$host_dll" serve --ClickHouse:Url="http://127.0.0.1:$BENCH_CH_HTTP" --ClickHouse:Database=bench_serve \
-    --Ingest:Listeners:0:Address=127.0.0.1 --Ingest:Listeners:0:Port="$PORT" --Ingest:Listeners:0:Naming=RemoteEndpoint \
-    --Http:Urls="http://127.0.0.1:$HTTP" >"$BENCH_DIR/serve.out" 2>&1 &
+    dotnet "$host_dll" "${serve_args[@]}" >"$BENCH_DIR/serve.out" 2>&1 &
   time_pid=$!
-  for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$HTTP/health/live" >/dev/null 2>&1 && break; sleep 0.1; done
+  wait_until_live
   t0=$(date +%s.%N)
-  dotnet "$host_dll" stream --sensors "$SENSORS" --port "$PORT" --packets "$PACKETS" --darknet 198.18.0.0/16 --sources 50000 \
-    --rate 1000000 --start 2026-11-20T00:00:00Z --seed 11 >"$BENCH_DIR/stream.out" 2>"$BENCH_DIR/stream.err"
+  dotnet "$host_dll" "${stream_args[@]}" >"$BENCH_DIR/stream.out" 2>"$BENCH_DIR/stream.err"
   t_sent=$(date +%s.%N)
   expected=$(( PACKETS / SENSORS * SENSORS ))
   for _ in $(seq 1 6000); do

@@ -25,7 +25,7 @@ GC_REPORT_FILE="$BENCH_DIR/soak.gc" DOTNET_STARTUP_HOOKS="$hook_dll" dotnet "$ho
   --Http:Urls="http://127.0.0.1:$HTTP" >"$BENCH_DIR/soak.out" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; kill "${ch_pid:-}" 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$HTTP/health/live" >/dev/null 2>&1 && break; sleep 0.1; done
+wait_until_live
 metric() { awk -v m="$1" '$1 == m || index($1, m "{") == 1 {s += $NF} END {printf "%.0f", s}' "$BENCH_DIR/soak.metrics"; }
 start=$SECONDS
 while ((SECONDS - start < MINUTES * 60)); do

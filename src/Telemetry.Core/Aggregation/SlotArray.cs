@@ -22,9 +22,9 @@ namespace Telemetry.Core.Aggregation;
 /// Arrays of <see cref="HugePageBytes"/> or more are mapped on a 2 MiB boundary and advised
 /// (<c>madvise(MADV_HUGEPAGE)</c>) to be backed by 2 MiB pages, where the kernel's transparent
 /// huge pages are on or in <c>madvise</c> mode: a probe into millions of slots is a random
-/// access, and with 4 KiB pages nearly every one also misses the TLB. On this project's VM the
-/// engine ran 1.2-1.3x faster with it (benchmarks/README.md), and first touching a huge page costs
-/// less per 4 KiB than 4 KiB pages do. A slot array is touched all over as it fills, so whole
+/// access, and with 4 KiB pages most should also miss the TLB (a few thousand entries map about
+/// 10 MiB of them). On this project's VM the engine ran 1.2-1.3x faster with it
+/// (benchmarks/README.md), and first touching a huge page costs less per 4 KiB than 4 KiB pages do. A slot array is touched all over as it fills, so whole
 /// huge pages cost no more memory than small ones.
 /// Indexing does not check bounds: callers mask their index with <see cref="Mask"/>. Only the
 /// owning table touches its slots, and it disposes an array only after it has stopped using

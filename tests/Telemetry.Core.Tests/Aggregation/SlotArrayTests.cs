@@ -46,8 +46,11 @@ public class SlotArrayTests
         using var slots = new SlotArray(length);
         ulong start = (ulong)slots.AddressOf(0);
         Assert.Equal(0UL, start % SlotArray.HugePageBytes);
+
+        // Both ends survive the trimming of the over-sized mapping (a trimmed end would fault).
         slots[0] = 1;
         slots[slots.Mask] = 2;
+        Assert.Equal(3UL, slots[0] + slots[slots.Mask]);
 
         // The mapping that holds the array (the kernel may have merged it with a neighbour
         // that has the same flags) carries the advice: "hg" among its VmFlags.
