@@ -6,7 +6,8 @@ namespace Telemetry.ClickHouse;
 
 /// <summary>How the rows of one window table are laid out in RowBinary.</summary>
 internal interface IRowLayout<TKey, TValue>
-    where TKey : struct, ITableKey<TKey>
+    where TKey : unmanaged, ITableKey<TKey>
+    where TValue : unmanaged
 {
     static abstract string Table { get; }
 
@@ -167,7 +168,8 @@ internal interface ITableRowWriter
 /// writes each entry straight from the table: no row objects, nothing allocated per row.
 /// </summary>
 internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sensors, RowOrder order) : ITableRowWriter
-    where TKey : struct, ITableKey<TKey>
+    where TKey : unmanaged, ITableKey<TKey>
+    where TValue : unmanaged
     where TLayout : IRowLayout<TKey, TValue>
 {
     private RollupBatch? _batch;

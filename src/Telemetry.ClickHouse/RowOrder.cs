@@ -34,6 +34,7 @@ internal sealed class RowOrder
 
     /// <summary>The positions of the table's entries in sorting-key order (the first Count of the array); valid until the next call.</summary>
     public int[] Sort<TValue>(AddressTable<TValue> table)
+        where TValue : unmanaged
     {
         int count = table.Count;
         if (_order.Length < count)

@@ -72,6 +72,7 @@ public readonly struct V6AddressKey(IpAddr address) : ITableKey<V6AddressKey>
 /// in the order first seen. Reads and enumeration speak <see cref="AddressPortKey"/>.
 /// </summary>
 public sealed class AddressTable<TValue> : IEnumerable<KeyValuePair<AddressPortKey, TValue>>, IDisposable
+    where TValue : unmanaged
 {
     // Each IPv6 address's value is its own position in the side table.
     private readonly KeyTable<V6AddressKey, uint> _v6 = new();

@@ -30,19 +30,20 @@ public struct TableEntry<TKey, TValue>
 /// a caller that knows its next keys start the slot reads early, which hides most of the cache
 /// misses of a table of millions of keys. <see cref="Dictionary{TKey, TValue}"/> takes two
 /// dependent misses (bucket, then entry) for every key, new or not.
-/// Entries live in chunks of <see cref="ChunkEntries"/> (the first one grows up to that size),
-/// so a growing table neither copies its entries nor holds more than one chunk of room it does
-/// not use; only the slot array doubles.
+/// Entries live in native memory (<see cref="EntryRegion"/>): on Linux one reservation per
+/// table that is opened as the table grows, so a growing table never copies its entries, an
+/// entry's address needs no chunk lookup, and a large table's entries sit on huge pages like its
+/// slots; only the slot array doubles. Keys and values must therefore hold no references.
+/// A reference returned by <see cref="GetValueRefOrAddDefault"/> or <see cref="EntryAt"/> is
+/// valid until the next key is added to the same table (entries never move on Linux; elsewhere
+/// their block may be reallocated as it grows) or the table is cleared.
 /// </summary>
-public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TValue>>, IDisposable
-    where TKey : struct, ITableKey<TKey>
+public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TValue>>, IDisposable
+    where TKey : unmanaged, ITableKey<TKey>
+    where TValue : unmanaged
 {
-    /// <summary>Entries per chunk: 2¹⁴, about half a megabyte of 36-byte entries.</summary>
-    public const int ChunkEntries = 1 << ChunkShift;
-
-    private const int ChunkShift = 14;
-    private const int ChunkMask = ChunkEntries - 1;
     private const int MinSlots = 16;
+    private const int MaxSlots = 1 << 30;
 
     // A table this size or larger that used under a quarter of its room in each of its last
     // IdleUsesBeforeShrink windows shrinks by half, so a burst does not pin its memory for good,
@@ -50,18 +51,25 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     private const int ShrinkAbove = 1 << 16;
     private const int IdleUsesBeforeShrink = 8;
 
+    private static readonly int EntryBytes = sizeof(TableEntry<TKey, TValue>);
+
     // Native memory (see SlotArray); null once the table is disposed.
     private SlotArray _slots = new(MinSlots);
-    private TableEntry<TKey, TValue>[][] _chunks = [new TableEntry<TKey, TValue>[MaxLoad(MinSlots)]];
+    private readonly EntryRegion _entries = new(MaxLoad(MaxSlots) * (long)EntryBytes);
 
-    // Entries the chunks hold room for.
-    private int _room = MaxLoad(MinSlots);
+    // Entries the open part of the entry region holds room for.
+    private int _room;
     private int _count;
     private int _idleUses;
     private int _growths;
 
     // Set by Clear, reset by the first insert: a second Clear of an unused table is not another idle window.
     private bool _cleared;
+
+    public KeyTable()
+    {
+        AddRoom(MaxLoad(MinSlots));
+    }
 
     public int Count => _count;
 
@@ -71,8 +79,8 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     /// <summary>Bytes of one entry and its 4/3 slots (rounded up): what a key costs at full load.</summary>
     public int BytesPerKey => SlotArray.BytesPerKeyAtMaxLoad + Unsafe.SizeOf<TableEntry<TKey, TValue>>();
 
-    /// <summary>Bytes held by the slot array (native memory) and the entry chunks (on the GC heap).</summary>
-    public long CapacityBytes => _slots.Bytes + (_room * (long)Unsafe.SizeOf<TableEntry<TKey, TValue>>());
+    /// <summary>Bytes held by the slot array and the open part of the entry region (both native memory).</summary>
+    public long CapacityBytes => _slots.Bytes + _entries.OpenBytes;
 
     public IEnumerable<TKey> Keys => this.Select(pair => pair.Key);
 
@@ -202,24 +210,12 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
             var smaller = new SlotArray(_slots.Length / 2);
             _slots.Dispose();
             _slots = smaller;
-            // Whole chunks beyond what the smaller slot array can index are let go.
-            int keep = MaxLoad(_slots.Length) >> ChunkShift;
-            if (keep > 0 && keep < _room >> ChunkShift)
-            {
-                Array.Resize(ref _chunks, keep);
-                _room = keep * ChunkEntries;
-            }
+            // Entry room beyond what the smaller slot array can index is given back.
+            _entries.Shrink(MaxLoad(_slots.Length) * (long)EntryBytes);
+            _room = (int)Math.Min(_entries.OpenBytes / EntryBytes, MaxLoad(_slots.Length));
         }
         else
         {
-            if (RuntimeHelpers.IsReferenceOrContainsReferences<TableEntry<TKey, TValue>>())
-            {
-                for (int c = 0; c < _chunks.Length; c++)
-                {
-                    Array.Clear(_chunks[c]);
-                }
-            }
-
             ClearSlots();
         }
 
@@ -235,7 +231,7 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     public void Reserve(int keys)
     {
         int slots = _slots.Length;
-        while (MaxLoad(slots) < keys && slots < 1 << 30)
+        while (MaxLoad(slots) < keys && slots < MaxSlots)
         {
             slots *= 2;
         }
@@ -245,20 +241,23 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
             Rehash(slots);
         }
 
-        while (_room < Math.Min(keys, MaxLoad(slots)))
+        if (_room < Math.Min(keys, MaxLoad(slots)))
         {
-            AddRoom();
+            AddRoom(Math.Min(keys, MaxLoad(slots)));
         }
     }
 
     /// <summary>
-    /// Gives the slot array back to the system at once instead of at the next full collection;
-    /// the table must not be used afterwards. Entries, on the GC heap, stay readable until then.
+    /// Gives the slot array and the entries back to the system at once instead of when the GC
+    /// finalizes them; the table must not be used afterwards (it then holds no keys).
     /// </summary>
     public void Dispose()
     {
         _slots?.Dispose();
         _slots = null!;
+        _entries.Dispose();
+        _count = 0;
+        _room = 0;
     }
 
     // A big table that held few keys clears just their slots instead of the whole array. Each
@@ -297,13 +296,13 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     private static int MaxLoad(int slots) => SlotArray.MaxLoad(slots);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ref TableEntry<TKey, TValue> Entry(int index) => ref _chunks[index >> ChunkShift][index & ChunkMask];
+    private ref TableEntry<TKey, TValue> Entry(int index) => ref ((TableEntry<TKey, TValue>*)_entries.Base)[index];
 
     private ref TValue Insert(scoped in TKey key, ulong hash, int slot)
     {
         if (_count == _room)
         {
-            AddRoom();
+            AddRoom(_count + 1);
         }
 
         if (_count == MaxLoad(_slots.Length))
@@ -321,24 +320,12 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
         return ref entry.Value;
     }
 
-    // The first chunk doubles until it is a whole chunk; after that, whole chunks are added.
-    private void AddRoom()
+    // Opens entry room for at least `entries` (the region rounds up: doubling while small, then
+    // whole huge pages); the slot array's load limit caps what is counted as room.
+    private void AddRoom(int entries)
     {
-        if (_room < ChunkEntries)
-        {
-            Array.Resize(ref _chunks[0], Math.Min(_room * 2, ChunkEntries));
-            _room = _chunks[0].Length;
-            return;
-        }
-
-        int chunks = _room >> ChunkShift;
-        if (chunks == _chunks.Length)
-        {
-            Array.Resize(ref _chunks, chunks * 2);
-        }
-
-        _chunks[chunks] ??= new TableEntry<TKey, TValue>[ChunkEntries];
-        _room += ChunkEntries;
+        _entries.Open(entries * (long)EntryBytes);
+        _room = (int)Math.Min(_entries.OpenBytes / EntryBytes, MaxLoad(MaxSlots));
     }
 
     private void GrowSlots()

@@ -31,20 +31,16 @@ namespace Telemetry.Core.Aggregation;
 /// it, so no reader can see freed memory. An array that is never disposed (a table the GC
 /// collects) is freed by its finalizer.
 /// </remarks>
-internal sealed unsafe partial class SlotArray : IDisposable
+internal sealed unsafe class SlotArray : IDisposable
 {
     /// <summary>Arrays this size or larger are mapped from the kernel on Linux.</summary>
     public const int MapBytes = 1 << 16;
 
     /// <summary>Mapped arrays this size or larger start on a 2 MiB boundary and ask for transparent huge pages.</summary>
-    public const int HugePageBytes = 2 << 20;
+    public const int HugePageBytes = NativePages.HugePageBytes;
 
     /// <summary>Bytes of slots per key in an array filled to <see cref="MaxLoad"/> (8 bytes × 4/3, rounded up).</summary>
     public const int BytesPerKeyAtMaxLoad = ((4 * sizeof(ulong)) + 2) / 3;
-
-    // The mmap flag values below are those of Linux on x86-64 and arm64.
-    private static readonly bool CanMap = OperatingSystem.IsLinux()
-        && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64;
 
     private ulong* _words;
 
@@ -52,7 +48,7 @@ internal sealed unsafe partial class SlotArray : IDisposable
     {
         Debug.Assert(length > 0 && (length & (length - 1)) == 0, "the length is a power of two");
         Length = length;
-        _words = Mapped ? Map((nuint)Bytes) : (ulong*)NativeMemory.AllocZeroed((nuint)length, sizeof(ulong));
+        _words = Mapped ? (ulong*)NativePages.Map((nuint)Bytes, Bytes >= HugePageBytes) : (ulong*)NativeMemory.AllocZeroed((nuint)length, sizeof(ulong));
         GC.AddMemoryPressure(Bytes);
     }
 
@@ -65,7 +61,7 @@ internal sealed unsafe partial class SlotArray : IDisposable
 
     public long Bytes => Length * (long)sizeof(ulong);
 
-    private bool Mapped => CanMap && Bytes >= MapBytes;
+    private bool Mapped => NativePages.Available && Bytes >= MapBytes;
 
     /// <summary>The slot at an index in 0 to <see cref="Mask"/>; not bounds-checked.</summary>
     public ref ulong this[int index]
@@ -103,7 +99,7 @@ internal sealed unsafe partial class SlotArray : IDisposable
         {
             if (Mapped)
             {
-                _ = Unmap(_words, (nuint)Bytes);
+                NativePages.Free(_words, (nuint)Bytes);
             }
             else
             {
@@ -114,51 +110,4 @@ internal sealed unsafe partial class SlotArray : IDisposable
             GC.RemoveMemoryPressure(Bytes);
         }
     }
-
-    private static ulong* Map(nuint bytes)
-    {
-        const int ReadWrite = 0x1 | 0x2; // PROT_READ | PROT_WRITE
-        const int PrivateAnonymous = 0x02 | 0x20; // MAP_PRIVATE | MAP_ANONYMOUS (x86-64 and arm64)
-        const int HugePageAdvice = 14; // MADV_HUGEPAGE
-
-        // A huge page must start on a boundary of its size: map one more, then trim the ends.
-        bool huge = bytes >= HugePageBytes;
-        nuint mapped = huge ? bytes + HugePageBytes : bytes;
-        byte* start = (byte*)MapMemory(null, mapped, ReadWrite, PrivateAnonymous, -1, 0);
-        if (start == (byte*)-1)
-        {
-            throw new InsufficientMemoryException($"mmap of {bytes} bytes of hash slots failed (errno {Marshal.GetLastPInvokeError()})");
-        }
-
-        if (!huge)
-        {
-            return (ulong*)start;
-        }
-
-        byte* aligned = (byte*)(((nuint)start + HugePageBytes - 1) & ~((nuint)HugePageBytes - 1));
-        nuint head = (nuint)(aligned - start);
-        nuint tail = mapped - head - bytes;
-        if (head != 0)
-        {
-            _ = Unmap(start, head);
-        }
-
-        if (tail != 0)
-        {
-            _ = Unmap(aligned + bytes, tail);
-        }
-
-        // Only advice: a kernel without transparent huge pages (or with them off) maps 4 KiB pages.
-        _ = Advise(aligned, bytes, HugePageAdvice);
-        return (ulong*)aligned;
-    }
-
-    [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
-    private static partial void* MapMemory(void* address, nuint length, int protection, int flags, int fd, nint offset);
-
-    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
-    private static partial int Advise(void* address, nuint length, int advice);
-
-    [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
-    private static partial int Unmap(void* address, nuint length);
 }

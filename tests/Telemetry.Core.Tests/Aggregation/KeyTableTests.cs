@@ -8,6 +8,9 @@ public class KeyTableTests
 {
     private static AddressPortKey Key(uint address, ushort port) => new(IpAddr.FromV4(address), new PortKey(6, TrafficClass.TcpSyn, port));
 
+    // Entry bytes past 2 MiB, rounded up to whole 2 MiB pages.
+    private static long HugePages(long bytes) => (bytes + (2 << 20) - 1) / (2 << 20) * (2 << 20);
+
     [Fact]
     public void Entries_ArePackedWithoutPadding()
     {
@@ -106,9 +109,10 @@ public class KeyTableTests
         Fill(200_000);
         long full = table.CapacityBytes;
 
-        // Slots for 200 k keys at most 3/4 full: 2^19 of 8 bytes; entries: at most one chunk unused.
+        // Slots for 200 k keys at most 3/4 full: 2^19 of 8 bytes; entries: their bytes rounded up
+        // to whole 2 MiB pages (the entry region opens huge pages once past one).
         const int entryBytes = 44; // AddressPortKey 20 + SourceStats 24
-        Assert.InRange(full - ((1L << 19) * 8), 200_000L * entryBytes, (200_000L + KeyTable<AddressPortKey, SourceStats>.ChunkEntries) * entryBytes);
+        Assert.Equal(((1L << 19) * 8) + HugePages(200_000L * entryBytes), full);
         table.Clear();
         Assert.Equal(full, table.CapacityBytes);
 
@@ -123,15 +127,23 @@ public class KeyTableTests
         table.Clear();
         Assert.Equal(full, table.CapacityBytes);
 
-        // Eight small windows in a row: the slot array halves, and the entry chunks it could no
-        // longer fill (3/4 of 2^18 = 12 chunks of 2^14) are let go.
+        // Eight small windows in a row: the slot array halves, and the entry room is cut to what
+        // the smaller array can index (3/4 of 2^18 keys); eight more, and both halve again.
         for (int window = 0; window < 8; window++)
         {
             Fill(10);
             table.Clear();
         }
 
-        Assert.Equal(((1L << 18) * 8) + (12L * KeyTable<AddressPortKey, SourceStats>.ChunkEntries * entryBytes), table.CapacityBytes);
+        Assert.Equal(((1L << 18) * 8) + HugePages(3L * (1 << 16) * entryBytes), table.CapacityBytes);
+        for (int window = 0; window < 8; window++)
+        {
+            Fill(10);
+            table.Clear();
+        }
+
+        Assert.Equal(((1L << 17) * 8) + HugePages(3L * (1 << 15) * entryBytes), table.CapacityBytes);
+        Assert.True(HugePages(3L * (1 << 15) * entryBytes) < HugePages(200_000L * entryBytes), "the entry room shrank");
         Fill(1000);
         Assert.Equal(1000, table.Count);
         Assert.True(table.TryGetValue(Key(999, 23), out SourceStats last));

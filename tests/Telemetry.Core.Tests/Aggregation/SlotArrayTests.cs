@@ -37,8 +37,7 @@ public class SlotArrayTests
     [InlineData(1 << 22)] // 32 MiB, as each shard's target slots on the pmacctd comparison capture
     public unsafe void LargeArray_OnLinux_StartsOnA2MiBBoundaryAndAsksForHugePages(int length)
     {
-        if (!OperatingSystem.IsLinux() || !(System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture
-            is System.Runtime.InteropServices.Architecture.X64 or System.Runtime.InteropServices.Architecture.Arm64))
+        if (!NativePages.Available)
         {
             return; // mapped (and advised) only on Linux x86-64 and arm64
         }
@@ -54,25 +53,85 @@ public class SlotArrayTests
 
         // The mapping that holds the array (the kernel may have merged it with a neighbour
         // that has the same flags) carries the advice: "hg" among its VmFlags.
-        string? flagLine = null;
+        string? flagLine = MappingFlags(start, (ulong)slots.Bytes);
+        Assert.NotNull(flagLine);
+        Assert.Contains(" hg", flagLine);
+    }
+
+    [Fact]
+    public unsafe void EntryRegion_OnLinux_OpensHugePagesOnA2MiBBoundaryAndGivesThemBack()
+    {
+        if (!NativePages.Available)
+        {
+            return; // reserved and advised only on Linux x86-64 and arm64
+        }
+
+        using var region = new EntryRegion(1L << 30);
+        Assert.Equal(0L, region.OpenBytes);
+        region.Open((5 << 20) + 1);
+        Assert.Equal(6L << 20, region.OpenBytes);
+        ulong start = (ulong)region.Base;
+        Assert.Equal(0UL, start % NativePages.HugePageBytes);
+
+        // The whole open part is writable, and it keeps what was written when more is opened.
+        region.Base[0] = 7;
+        region.Base[region.OpenBytes - 1] = 8;
+        region.Open(100L << 20);
+        Assert.Equal(100L << 20, region.OpenBytes);
+        Assert.Equal(15, region.Base[0] + region.Base[(6 << 20) - 1]);
+        region.Base[region.OpenBytes - 1] = 9;
+
+        string? flagLine = MappingFlags(start, (ulong)region.OpenBytes);
+        Assert.NotNull(flagLine);
+        Assert.Contains(" hg", flagLine);
+
+        // Small sizes open powers of two; shrinking gives back all past the kept part.
+        region.Shrink(3000);
+        Assert.Equal(4096L, region.OpenBytes);
+        Assert.Equal(7, region.Base[0]);
+    }
+
+    [Fact]
+    public void KeyTable_Growing_KeepsItsEntriesOffTheGcHeap()
+    {
+        using var table = new KeyTable<PortKey, PortStats>();
+        static PortKey Key(int i) => new((byte)(i >> 16), TrafficClass.TcpSyn, (ushort)i);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1_000_000; i++)
+        {
+            table.GetValueRefOrAddDefault(Key(i), out _).Packets++;
+        }
+
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        // A million entries grow in native memory; the GC heap sees only the small
+        // objects of each new slot array (17 doublings).
+        Assert.InRange(allocated, 0, 16 * 1024);
+        Assert.Equal(1_000_000, table.Count);
+        Assert.True(table.TryGetValue(Key(999_999), out PortStats last));
+        Assert.Equal(1UL, last.Packets);
+    }
+
+    // The VmFlags line of the mapping in /proc/self/smaps that holds [start, start + bytes), or null.
+    private static string? MappingFlags(ulong start, ulong bytes)
+    {
         string[] lines = File.ReadAllLines("/proc/self/smaps");
-        for (int i = 0; i < lines.Length && flagLine is null; i++)
+        for (int i = 0; i < lines.Length; i++)
         {
             int dash = lines[i].IndexOf('-');
             int space = lines[i].IndexOf(' ');
             if (dash <= 0 || space < dash
                 || !ulong.TryParse(lines[i].AsSpan(0, dash), System.Globalization.NumberStyles.HexNumber, null, out ulong from)
                 || !ulong.TryParse(lines[i].AsSpan(dash + 1, space - dash - 1), System.Globalization.NumberStyles.HexNumber, null, out ulong to)
-                || from > start || to < start + (ulong)slots.Bytes)
+                || from > start || to < start + bytes)
             {
                 continue;
             }
 
-            flagLine = lines.Skip(i + 1).First(line => line.StartsWith("VmFlags:", StringComparison.Ordinal));
+            return lines.Skip(i + 1).First(line => line.StartsWith("VmFlags:", StringComparison.Ordinal));
         }
 
-        Assert.NotNull(flagLine);
-        Assert.Contains(" hg", flagLine);
+        return null;
     }
 
     [Fact]

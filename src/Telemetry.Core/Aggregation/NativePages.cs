@@ -1,0 +1,96 @@
+using System.Runtime.InteropServices;
+
+namespace Telemetry.Core.Aggregation;
+
+/// <summary>
+/// Anonymous memory straight from the Linux kernel, for the hash tables' slot arrays
+/// (<see cref="SlotArray"/>) and entries (<see cref="EntryRegion"/>): mapped, advised to use
+/// transparent huge pages, committed and given back. The flag values are those of Linux on
+/// x86-64 and arm64; <see cref="Available"/> says whether this process may use them.
+/// </summary>
+internal static unsafe partial class NativePages
+{
+    /// <summary>Bytes of a huge page, and the boundary mappings that want them start on.</summary>
+    public const int HugePageBytes = 2 << 20;
+
+    /// <summary>Bytes of a base page.</summary>
+    public const int PageBytes = 4096;
+
+    public const int None = 0;
+    public const int ReadWrite = 0x1 | 0x2; // PROT_READ | PROT_WRITE
+
+    private const int PrivateAnonymous = 0x02 | 0x20; // MAP_PRIVATE | MAP_ANONYMOUS
+    private const int NoReserve = 0x4000; // MAP_NORESERVE
+    private const int HugePageAdvice = 14; // MADV_HUGEPAGE
+    private const int DontNeedAdvice = 4; // MADV_DONTNEED
+
+    public static readonly bool Available = OperatingSystem.IsLinux()
+        && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64;
+
+    /// <summary>
+    /// Maps <paramref name="bytes"/> of zeroed memory. With <paramref name="huge"/> the mapping
+    /// starts on a 2 MiB boundary (one more huge page is mapped, then the unaligned ends are
+    /// unmapped) and is advised to be backed by huge pages, which the kernel honours when its
+    /// transparent huge pages are on or in <c>madvise</c> mode. With <paramref name="protection"/>
+    /// <see cref="None"/> this only reserves address space: nothing is charged or touched until
+    /// <see cref="Protect"/> opens part of it.
+    /// </summary>
+    public static byte* Map(nuint bytes, bool huge, int protection = ReadWrite)
+    {
+        nuint mapped = huge ? bytes + HugePageBytes : bytes;
+        int flags = PrivateAnonymous | (protection == None ? NoReserve : 0);
+        byte* start = (byte*)MapMemory(null, mapped, protection, flags, -1, 0);
+        if (start == (byte*)-1)
+        {
+            throw new InsufficientMemoryException($"mmap of {bytes} bytes for hash tables failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+
+        if (!huge)
+        {
+            return start;
+        }
+
+        byte* aligned = (byte*)(((nuint)start + HugePageBytes - 1) & ~((nuint)HugePageBytes - 1));
+        nuint head = (nuint)(aligned - start);
+        nuint tail = mapped - head - bytes;
+        if (head != 0)
+        {
+            _ = Unmap(start, head);
+        }
+
+        if (tail != 0)
+        {
+            _ = Unmap(aligned + bytes, tail);
+        }
+
+        // Only advice: a kernel without transparent huge pages (or with them off) maps 4 KiB pages.
+        _ = Advise(aligned, bytes, HugePageAdvice);
+        return aligned;
+    }
+
+    /// <summary>Opens (<see cref="ReadWrite"/>) or closes (<see cref="None"/>) whole pages of a mapping.</summary>
+    public static void Protect(byte* address, nuint bytes, int protection)
+    {
+        if (ChangeProtection(address, bytes, protection) != 0)
+        {
+            throw new InsufficientMemoryException($"mprotect of {bytes} bytes for hash table entries failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+    }
+
+    /// <summary>Hands whole pages back to the kernel; they read as zero if touched again.</summary>
+    public static void Release(byte* address, nuint bytes) => _ = Advise(address, bytes, DontNeedAdvice);
+
+    public static void Free(void* address, nuint bytes) => _ = Unmap(address, bytes);
+
+    [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
+    private static partial void* MapMemory(void* address, nuint length, int protection, int flags, int fd, nint offset);
+
+    [LibraryImport("libc", EntryPoint = "mprotect", SetLastError = true)]
+    private static partial int ChangeProtection(void* address, nuint length, int protection);
+
+    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    private static partial int Advise(void* address, nuint length, int advice);
+
+    [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
+    private static partial int Unmap(void* address, nuint length);
+}
