@@ -22,7 +22,7 @@ public struct TableEntry<TKey, TValue>
 
 /// <summary>
 /// The insert-only hash table behind the window tables. Keys and values sit inline in dense
-/// chunks of entries in insertion order; a separate slot array (open addressing, linear
+/// entries in insertion order; a separate slot array (open addressing, linear
 /// probing, at most 3/4 full) holds 8-byte words of a 32-bit tag from the key's hash and the
 /// entry's position. A new key costs one slot read (and an append at the end of the entries,
 /// which is usually in cache); an existing key the slot and its entry; other keys in the probe
