@@ -20,6 +20,9 @@ namespace Telemetry.Core.Aggregation;
 /// </remarks>
 internal sealed unsafe class EntryRegion : IDisposable
 {
+    // The smallest reservation tried before giving up: 32 huge pages.
+    private const nuint MinReservation = 64 << 20;
+
     private readonly nuint _reserved;
     private byte* _base;
     private nuint _open;
@@ -30,8 +33,17 @@ internal sealed unsafe class EntryRegion : IDisposable
     {
         if (NativePages.Available)
         {
-            _reserved = RoundUp((nuint)maxBytes, NativePages.HugePageBytes);
-            _base = NativePages.Map(_reserved, huge: true, NativePages.None);
+            // Where address space itself is limited (ulimit -v), a smaller reservation still
+            // serves every table that fits it; one that outgrows it fails as out of memory.
+            for (nuint reserve = RoundUp((nuint)maxBytes, NativePages.HugePageBytes); _base == null; reserve /= 2)
+            {
+                _base = NativePages.TryMap(reserve, huge: true, NativePages.None);
+                _reserved = reserve;
+                if (_base == null && reserve <= MinReservation)
+                {
+                    throw new InsufficientMemoryException($"could not reserve {reserve} bytes of address space for hash table entries");
+                }
+            }
         }
     }
 

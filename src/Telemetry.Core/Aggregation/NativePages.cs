@@ -35,14 +35,20 @@ internal static unsafe partial class NativePages
     /// <see cref="None"/> this only reserves address space: nothing is charged or touched until
     /// <see cref="Protect"/> opens part of it.
     /// </summary>
-    public static byte* Map(nuint bytes, bool huge, int protection = ReadWrite)
+    public static byte* Map(nuint bytes, bool huge, int protection = ReadWrite) =>
+        TryMap(bytes, huge, protection) is var start && start != null
+            ? start
+            : throw new InsufficientMemoryException($"mmap of {bytes} bytes for hash tables failed (errno {Marshal.GetLastPInvokeError()})");
+
+    /// <summary>As <see cref="Map"/>, but null when the kernel refuses the mapping.</summary>
+    public static byte* TryMap(nuint bytes, bool huge, int protection = ReadWrite)
     {
         nuint mapped = huge ? bytes + HugePageBytes : bytes;
         int flags = PrivateAnonymous | (protection == None ? NoReserve : 0);
         byte* start = (byte*)MapMemory(null, mapped, protection, flags, -1, 0);
         if (start == (byte*)-1)
         {
-            throw new InsufficientMemoryException($"mmap of {bytes} bytes for hash tables failed (errno {Marshal.GetLastPInvokeError()})");
+            return null;
         }
 
         if (!huge)

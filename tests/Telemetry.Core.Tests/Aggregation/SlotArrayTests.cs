@@ -92,6 +92,18 @@ public class SlotArrayTests
     }
 
     [Fact]
+    public unsafe void EntryRegion_MoreThanTheAddressSpaceHolds_ReservesLessAndWorks()
+    {
+        // 2^48 bytes is more than a 47-bit user address space: the kernel refuses that
+        // reservation, and the region falls back to the largest half it can have.
+        using var region = new EntryRegion(1L << 48);
+        region.Open(3 << 20);
+        region.Base[(3 << 20) - 1] = 5;
+        Assert.Equal(5, region.Base[(3 << 20) - 1]);
+        Assert.Equal(4L << 20, region.OpenBytes);
+    }
+
+    [Fact]
     public void KeyTable_Growing_KeepsItsEntriesOffTheGcHeap()
     {
         using var table = new KeyTable<PortKey, PortStats>();
