@@ -35,7 +35,8 @@ internal sealed unsafe class EntryRegion : IDisposable
         {
             // Where address space itself is limited (ulimit -v), a smaller reservation still
             // serves every table that fits it; one that outgrows it fails as out of memory.
-            for (nuint reserve = RoundUp((nuint)maxBytes, NativePages.HugePageBytes); _base == null; reserve /= 2)
+            // Each try is half the last, in whole huge pages, so the reservation stays aligned.
+            for (nuint reserve = RoundUp((nuint)maxBytes, NativePages.HugePageBytes); _base == null; reserve = reserve / 2 / NativePages.HugePageBytes * NativePages.HugePageBytes)
             {
                 _base = NativePages.TryMap(reserve, huge: true, NativePages.None);
                 _reserved = reserve;

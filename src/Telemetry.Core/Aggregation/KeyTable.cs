@@ -212,7 +212,7 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
             _slots = smaller;
             // Entry room beyond what the smaller slot array can index is given back.
             _entries.Shrink(MaxLoad(_slots.Length) * (long)EntryBytes);
-            _room = (int)Math.Min(_entries.OpenBytes / EntryBytes, MaxLoad(_slots.Length));
+            SetRoom();
         }
         else
         {
@@ -321,12 +321,15 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
     }
 
     // Opens entry room for at least `entries` (the region rounds up: doubling while small, then
-    // whole huge pages); the slot array's load limit caps what is counted as room.
+    // whole huge pages).
     private void AddRoom(int entries)
     {
         _entries.Open(entries * (long)EntryBytes);
-        _room = (int)Math.Min(_entries.OpenBytes / EntryBytes, MaxLoad(MaxSlots));
+        SetRoom();
     }
+
+    // The entries the open region holds, up to the most any slot array can index.
+    private void SetRoom() => _room = (int)Math.Min(_entries.OpenBytes / EntryBytes, MaxLoad(MaxSlots));
 
     private void GrowSlots()
     {

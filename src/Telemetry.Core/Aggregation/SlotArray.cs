@@ -19,7 +19,7 @@ namespace Telemetry.Core.Aggregation;
 /// keeps the next freed blocks below it in its arenas instead of returning them: near the end of
 /// a 10-million-packet replay its arenas held 53 MB, and 15 MB once these arrays were mapped.
 /// Fresh mappings are zero and cost nothing until touched.
-/// Arrays of <see cref="HugePageBytes"/> or more are mapped on a 2 MiB boundary and advised
+/// Arrays of <see cref="NativePages.HugePageBytes"/> or more are mapped on a 2 MiB boundary and advised
 /// (<c>madvise(MADV_HUGEPAGE)</c>) to be backed by 2 MiB pages, where the kernel's transparent
 /// huge pages are on or in <c>madvise</c> mode: a probe into millions of slots is a random
 /// access, and with 4 KiB pages most should also miss the TLB (a few thousand entries map about
@@ -36,9 +36,6 @@ internal sealed unsafe class SlotArray : IDisposable
     /// <summary>Arrays this size or larger are mapped from the kernel on Linux.</summary>
     public const int MapBytes = 1 << 16;
 
-    /// <summary>Mapped arrays this size or larger start on a 2 MiB boundary and ask for transparent huge pages.</summary>
-    public const int HugePageBytes = NativePages.HugePageBytes;
-
     /// <summary>Bytes of slots per key in an array filled to <see cref="MaxLoad"/> (8 bytes × 4/3, rounded up).</summary>
     public const int BytesPerKeyAtMaxLoad = ((4 * sizeof(ulong)) + 2) / 3;
 
@@ -48,7 +45,7 @@ internal sealed unsafe class SlotArray : IDisposable
     {
         Debug.Assert(length > 0 && (length & (length - 1)) == 0, "the length is a power of two");
         Length = length;
-        _words = Mapped ? (ulong*)NativePages.Map((nuint)Bytes, Bytes >= HugePageBytes) : (ulong*)NativeMemory.AllocZeroed((nuint)length, sizeof(ulong));
+        _words = Mapped ? (ulong*)NativePages.Map((nuint)Bytes, Bytes >= NativePages.HugePageBytes) : (ulong*)NativeMemory.AllocZeroed((nuint)length, sizeof(ulong));
         GC.AddMemoryPressure(Bytes);
     }
 

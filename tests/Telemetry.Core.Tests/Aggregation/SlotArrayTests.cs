@@ -33,7 +33,7 @@ public class SlotArrayTests
     }
 
     [Theory]
-    [InlineData(SlotArray.HugePageBytes / sizeof(ulong))]
+    [InlineData(NativePages.HugePageBytes / sizeof(ulong))]
     [InlineData(1 << 22)] // 32 MiB, as each shard's target slots on the pmacctd comparison capture
     public unsafe void LargeArray_OnLinux_StartsOnA2MiBBoundaryAndAsksForHugePages(int length)
     {
@@ -44,7 +44,7 @@ public class SlotArrayTests
 
         using var slots = new SlotArray(length);
         ulong start = (ulong)slots.AddressOf(0);
-        Assert.Equal(0UL, start % SlotArray.HugePageBytes);
+        Assert.Equal(0UL, start % NativePages.HugePageBytes);
 
         // Both ends survive the trimming of the over-sized mapping (a trimmed end would fault).
         slots[0] = 1;
