@@ -31,19 +31,34 @@ public class RowBinaryBenchmarks
     private ITableRowWriter _ports = null!;
     private ITableRowWriter _sources = null!;
 
+    /// <summary>
+    /// False: addresses arrive in ascending order, so the sorted rows walk the entries in order.
+    /// True: they arrive in a random order, as on a darknet, so the sorted rows visit the entries
+    /// at random (a miss to memory per row unless prefetched).
+    /// </summary>
+    [Params(false, true)]
+    public bool Shuffled { get; set; }
+
     [GlobalSetup]
     public void Setup()
     {
         var tables = new WindowTables(0, T0);
         ushort[] ports = [23, 445, 22, 80];
+        int[] address = Enumerable.Range(0, Rows / 4).ToArray();
+        if (Shuffled)
+        {
+            new Random(7).Shuffle(address);
+        }
+
         for (int i = 0; i < Rows; i++)
         {
             // Every target row has its own address and port; source i / 4 sends to target i / 4 on four ports.
+            uint n = (uint)address[i / 4];
             tables.Add(new RollupInput
             {
                 TimestampNs = T0 + ((long)i * 59_000),
-                Source = IpAddr.FromV4(0x2D000000u + (uint)(i / 4)),
-                Destination = IpAddr.FromV4(0xC6100000u + (uint)(i / 4)),
+                Source = IpAddr.FromV4(0x2D000000u + n),
+                Destination = IpAddr.FromV4(0xC6100000u + n),
                 IpBytes = 40 + (uint)(i % 20),
                 Port = ports[i % 4],
                 Protocol = 6,

@@ -172,6 +172,10 @@ internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sen
     where TValue : unmanaged
     where TLayout : IRowLayout<TKey, TValue>
 {
+    // Rows ahead of the one being written whose entries are prefetched: a miss to memory here
+    // costs about 200 ns, a row's encoding a few tens.
+    private const int EncodePrefetchDistance = 8;
+
     private RollupBatch? _batch;
     private int _window;
     private bool _open;
@@ -245,6 +249,12 @@ internal sealed class WindowRowWriter<TKey, TValue, TLayout>(SensorNameCache sen
                 {
                     cursor.Row = next;
                     return written;
+                }
+
+                // Rows in sorting-key order visit the entries at random: start loading a few rows ahead.
+                if (next + EncodePrefetchDistance < rowPositions.Length)
+                {
+                    rows.PrefetchAt(rowPositions[next + EncodePrefetchDistance]);
                 }
 
                 ref TableEntry<TKey, TValue> row = ref rows.EntryAt(rowPositions[next]);

@@ -13,7 +13,7 @@ namespace Telemetry.ClickHouse;
 /// target-table insert on 18.16 (benchmarks/README.md). Within one window the window and sensor
 /// are the same for every row, and (address, proto, port, class) is the row's key.
 /// </summary>
-/// <remarks>The key and order arrays are kept from flush to flush, so a steady service allocates nothing here.</remarks>
+/// <remarks>The key, order and IPv6 arrays are kept from flush to flush, so a steady service allocates nothing here.</remarks>
 internal sealed class RowOrder
 {
     // The class column is a String: rows sort by the class's name, not its number.
@@ -31,6 +31,7 @@ internal sealed class RowOrder
     // flush of millions of rows sorts them while the window's tables are still held.
     private ulong[] _keys = [];
     private int[] _order = [];
+    private V6Row[] _v6 = [];
 
     /// <summary>The positions of the table's entries in sorting-key order (the first Count of the array); valid until the next call.</summary>
     public int[] Sort<TValue>(AddressTable<TValue> table)
@@ -46,7 +47,7 @@ internal sealed class RowOrder
         // IPv4 rows sort by one 64-bit key: address, proto, port, class rank. The rare IPv6
         // rows are sorted apart and placed before or after them, as their bytes compare.
         int v4 = 0;
-        List<(IpAddr Address, uint Tail, int Index)>? v6 = null;
+        int v6 = 0;
         KeyTable<CompactAddressKey, TValue> rows = table.Stored;
         for (int i = 0; i < count; i++)
         {
@@ -54,7 +55,13 @@ internal sealed class RowOrder
             uint tail = Tail(key.Port);
             if (key.IsV6)
             {
-                (v6 ??= []).Add((table.AddressOf(key), tail, i));
+                if (v6 == _v6.Length)
+                {
+                    Array.Resize(ref _v6, Math.Max(64, v6 * 2));
+                }
+
+                IpAddr address = table.AddressOf(key);
+                _v6[v6++] = new V6Row(address.Hi, address.Lo, tail, i);
                 continue;
             }
 
@@ -63,14 +70,20 @@ internal sealed class RowOrder
         }
 
         SortKeys(_keys.AsSpan(0, v4), _order.AsSpan(0, v4));
-        if (v6 is not null)
+        if (v6 > 0)
         {
-            v6.Sort((a, b) => (a.Address.Hi, a.Address.Lo, a.Tail).CompareTo((b.Address.Hi, b.Address.Lo, b.Tail)));
-            int below = v6.Count(r => r.Address.Hi == 0 && r.Address.Lo < V4MappedLo);
-            Array.Copy(_order, 0, _order, below, v4);
-            for (int j = 0; j < v6.Count; j++)
+            Span<V6Row> sorted = _v6.AsSpan(0, v6);
+            sorted.Sort();
+            int below = 0;
+            while (below < v6 && sorted[below].Hi == 0 && sorted[below].Lo < V4MappedLo)
             {
-                _order[j < below ? j : v4 + j] = v6[j].Index;
+                below++;
+            }
+
+            Array.Copy(_order, 0, _order, below, v4);
+            for (int j = 0; j < v6; j++)
+            {
+                _order[j < below ? j : v4 + j] = sorted[j].Index;
             }
         }
 
@@ -164,6 +177,13 @@ internal sealed class RowOrder
     private static int Digit(ulong key, int shift) => (int)(key >> shift) & (Buckets - 1);
 
     private static uint Tail(PortKey port) => ((uint)port.Protocol << 24) | ((uint)port.Port << 8) | s_classRank[(int)port.Class];
+
+    // An IPv6 row's sort key: its address as two words that compare like its 16 bytes, then its tail.
+    private readonly record struct V6Row(ulong Hi, ulong Lo, uint Tail, int Index) : IComparable<V6Row>
+    {
+        public int CompareTo(V6Row other) =>
+            Hi != other.Hi ? Hi.CompareTo(other.Hi) : Lo != other.Lo ? Lo.CompareTo(other.Lo) : Tail.CompareTo(other.Tail);
+    }
 
     private static byte[] ClassRanks()
     {
