@@ -17,7 +17,8 @@ mkdir -p "$BENCH_DIR"
 # the binaries under a running benchmark; and the GC-report startup hook.
 build_host() {
   echo "bench: building the service (Release) into $host_dir" >&2
-  dotnet build "$root/src/Telemetry.Host/Telemetry.Host.csproj" -c Release -o "$host_dir" -nologo -v q >"$BENCH_DIR/build.log" 2>&1 \
+  # As ./telemetry builds it (ReadyToRun), so the figures are those of the command users run.
+  TELEMETRY_BUILD_DIR="$host_dir" "$root/telemetry" build >"$BENCH_DIR/build.log" 2>&1 \
     || { cat "$BENCH_DIR/build.log" >&2; exit 1; }
   dotnet build "$root/benchmarks/macro/GcReport/GcReport.csproj" -c Release -o "$root/artifacts/gcreport" -nologo -v q >>"$BENCH_DIR/build.log" 2>&1 \
     || { cat "$BENCH_DIR/build.log" >&2; exit 1; }
