@@ -160,7 +160,7 @@ public sealed class AddressTable<TValue> : IEnumerable<KeyValuePair<AddressPortK
         _v6.Clear();
     }
 
-    /// <summary>Gives both tables' slot arrays back at once (see <see cref="KeyTable{TKey, TValue}.Dispose"/>).</summary>
+    /// <summary>Gives both tables' slots and entries back at once (see <see cref="KeyTable{TKey, TValue}.Dispose"/>).</summary>
     public void Dispose()
     {
         Stored.Dispose();

@@ -203,9 +203,9 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
     {
         if ((uint)index < (uint)_count)
         {
-            ref TableEntry<TKey, TValue> entry = ref Entry(index);
-            SlotPrefetch.Line(ref entry);
-            SlotPrefetch.Line(ref Unsafe.Add(ref Unsafe.As<TableEntry<TKey, TValue>, byte>(ref entry), Unsafe.SizeOf<TableEntry<TKey, TValue>>() - 1));
+            byte* entry = _entries.Base + ((nint)index * EntryBytes);
+            SlotPrefetch.Line(ref *entry);
+            SlotPrefetch.Line(ref entry[EntryBytes - 1]);
         }
     }
 

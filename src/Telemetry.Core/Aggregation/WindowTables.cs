@@ -65,7 +65,7 @@ public sealed class WindowTables : IDisposable
     /// </summary>
     public long ApproximateBytes { get; private set; }
 
-    /// <summary>Bytes of the tables' and fingerprint set's arrays (entries on the GC heap, slots in native memory), used or not.</summary>
+    /// <summary>Bytes of the tables' and fingerprint set's arrays (all native memory), used or not.</summary>
     public long CapacityBytes => Targets.CapacityBytes + Ports.CapacityBytes + Sources.CapacityBytes + Seen.CapacityBytes;
 
     public int KeyCount => Targets.Count + Ports.Count + Sources.Count;
@@ -268,7 +268,7 @@ public sealed class WindowTables : IDisposable
     }
 
     /// <summary>
-    /// Gives the slot arrays (native memory) back at once, for tables the pool will not keep;
+    /// Gives the tables' slots and entries and the fingerprint slots (native memory) back at once, for tables the pool will not keep;
     /// the tables must not be used afterwards. Without it they go when the GC finalizes them.
     /// </summary>
     public void Dispose()
