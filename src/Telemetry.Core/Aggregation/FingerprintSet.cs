@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 
 namespace Telemetry.Core.Aggregation;
@@ -80,16 +81,11 @@ public sealed class FingerprintSet : IDisposable
         if (_slots.Length >= ShrinkAbove && _idleUses >= IdleUsesBeforeShrink)
         {
             _idleUses = 0;
-            var smaller = new SlotArray(_slots.Length / 2);
-            _slots.Dispose();
-            _slots = smaller;
-            _growAt = SlotArray.MaxLoad(smaller.Length);
-        }
-        else
-        {
-            _slots.Clear();
+            _slots.Resize(_slots.Length / 2);
+            _growAt = SlotArray.MaxLoad(_slots.Length);
         }
 
+        _slots.Clear();
         _count = 0;
         _growths = 0;
     }
@@ -98,14 +94,23 @@ public sealed class FingerprintSet : IDisposable
     public void Reserve(int count)
     {
         int length = _slots.Length;
-        while (SlotArray.MaxLoad(length) <= count && length < 1 << 30)
+        while (SlotArray.MaxLoad(length) <= count && length < SlotArray.MaxLength)
         {
             length *= 2;
         }
 
-        if (length != _slots.Length)
+        if (_count == 0)
         {
-            Resize(length);
+            // Every slot is empty, so no fingerprint has a home to move to.
+            _slots.Resize(length);
+            _growAt = SlotArray.MaxLoad(length);
+        }
+        else
+        {
+            while (_slots.Length < length)
+            {
+                Double();
+            }
         }
     }
 
@@ -118,32 +123,71 @@ public sealed class FingerprintSet : IDisposable
 
     private void Grow()
     {
-        Resize(_slots.Length * 2);
+        Double();
         _growths++;
     }
 
-    private void Resize(int length)
+    /// <summary>
+    /// Doubles the slot array where it stands (<see cref="SlotArray.Resize"/>) and moves each
+    /// fingerprint to where a probe under the new mask finds it: its home is now either the
+    /// same slot or the one half the new length further on. Only the added half is fresh memory.
+    /// </summary>
+    private void Double()
     {
-        SlotArray old = _slots;
-        var slots = new SlotArray(length);
-        int mask = slots.Mask;
-        for (int o = 0; o < old.Length; o++)
+        SlotArray slots = _slots;
+        int half = slots.Length;
+        slots.Resize(half * 2);
+
+        // The runs of used slots at either end of the old half, which may be one run that wraps
+        // round from the end to the start, are set aside and put back last, into a finished set.
+        int first = 0;
+        while (slots[first] != 0)
         {
-            ulong value = old[o];
+            first++;
+        }
+
+        int last = half - 1;
+        while (slots[last] != 0)
+        {
+            last--;
+        }
+
+        int held = first + (half - 1 - last);
+        ulong[] aside = ArrayPool<ulong>.Shared.Rent(held);
+        int n = 0;
+        for (int i = 0; i < first; i++)
+        {
+            aside[n++] = slots[i];
+            slots[i] = 0;
+        }
+
+        for (int i = last + 1; i < half; i++)
+        {
+            aside[n++] = slots[i];
+            slots[i] = 0;
+        }
+
+        // Between them, in order, each fingerprint is taken out and probed for afresh. Its home
+        // lies after `first` and at or before where it sat, so one that keeps its home lands at
+        // or before the slot it left (the slots up to there are already redone); one whose home
+        // moved to the new half lands there, or wraps round into the slots already redone. No
+        // probe passes a slot not yet redone, so taking one out never cuts another's probe short.
+        for (int i = first + 1; i < last; i++)
+        {
+            ulong value = slots[i];
             if (value != 0)
             {
-                int i = (int)value & mask;
-                while (slots[i] != 0)
-                {
-                    i = (i + 1) & mask;
-                }
-
-                slots[i] = value;
+                slots[i] = 0;
+                slots[slots.FreeSlot(value)] = value;
             }
         }
 
-        old.Dispose();
-        _slots = slots;
+        for (int i = 0; i < n; i++)
+        {
+            slots[slots.FreeSlot(aside[i])] = aside[i];
+        }
+
+        ArrayPool<ulong>.Shared.Return(aside);
         _growAt = SlotArray.MaxLoad(slots.Length);
     }
 }

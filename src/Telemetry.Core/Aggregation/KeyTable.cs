@@ -30,10 +30,11 @@ public struct TableEntry<TKey, TValue>
 /// a caller that knows its next keys start the slot reads early, which hides most of the cache
 /// misses of a table of millions of keys. <see cref="Dictionary{TKey, TValue}"/> takes two
 /// dependent misses (bucket, then entry) for every key, new or not.
-/// Entries live in native memory (<see cref="EntryRegion"/>): on Linux one reservation per
+/// Entries live in native memory (<see cref="NativeRegion"/>): on Linux one reservation per
 /// table that is opened as the table grows, so a growing table never copies its entries, an
 /// entry's address needs no chunk lookup, and a large table's entries sit on huge pages like its
-/// slots; only the slot array doubles. Keys and values must therefore hold no references.
+/// slots. Being native memory, keys and values must hold no references. The slot array
+/// doubles in place (<see cref="SlotArray.Resize"/>) and is refilled from the entries.
 /// A reference returned by <see cref="GetValueRefOrAddDefault"/> or <see cref="EntryAt"/> is
 /// valid until the next key is added to the same table (entries never move on Linux; elsewhere
 /// their block may be reallocated as it grows) or the table is cleared.
@@ -43,7 +44,7 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
     where TValue : unmanaged
 {
     private const int MinSlots = 16;
-    private const int MaxSlots = 1 << 30;
+    private const int MaxSlots = SlotArray.MaxLength;
 
     // A table this size or larger that used under a quarter of its room in each of its last
     // IdleUsesBeforeShrink windows shrinks by half, so a burst does not pin its memory for good,
@@ -55,7 +56,7 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
 
     // Native memory (see SlotArray); null once the table is disposed.
     private SlotArray _slots = new(MinSlots);
-    private readonly EntryRegion _entries = new(MaxLoad(MaxSlots) * (long)EntryBytes);
+    private readonly NativeRegion _entries = new(MaxLoad(MaxSlots) * (long)EntryBytes);
 
     // Entries the open part of the entry region holds room for.
     private int _room;
@@ -222,10 +223,8 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
         if (_slots.Length >= ShrinkAbove && _idleUses >= IdleUsesBeforeShrink)
         {
             _idleUses = 0;
-            // The smaller array first: if it cannot be had, the table keeps the one it has.
-            var smaller = new SlotArray(_slots.Length / 2);
-            _slots.Dispose();
-            _slots = smaller;
+            ClearSlots();
+            _slots.Resize(_slots.Length / 2);
             // Entry room beyond what the smaller slot array can index is given back.
             _entries.Shrink(MaxLoad(_slots.Length) * (long)EntryBytes);
             SetRoom();
@@ -324,7 +323,7 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
         if (_count == MaxLoad(_slots.Length))
         {
             GrowSlots();
-            slot = FreeSlot(_slots, hash);
+            slot = _slots.FreeSlot(hash);
         }
 
         _cleared = false;
@@ -353,29 +352,18 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
         _growths++;
     }
 
+    // Grows the slot array where it is (SlotArray.Resize) and puts every entry back from its key:
+    // the entries, in insertion order, say where each slot word goes, so nothing old need survive.
     private void Rehash(int length)
     {
-        var slots = new SlotArray(length);
+        SlotArray slots = _slots;
+        slots.Clear();
+        slots.Resize(length);
         for (int i = 0; i < _count; i++)
         {
             ulong hash = Entry(i).Key.Hash;
-            slots[FreeSlot(slots, hash)] = (hash & 0xFFFF_FFFF_0000_0000UL) | (uint)(i + 1);
+            slots[slots.FreeSlot(hash)] = (hash & 0xFFFF_FFFF_0000_0000UL) | (uint)(i + 1);
         }
-
-        _slots.Dispose();
-        _slots = slots;
-    }
-
-    private static int FreeSlot(SlotArray slots, ulong hash)
-    {
-        int mask = slots.Mask;
-        int i = (int)hash & mask;
-        while (slots[i] != 0)
-        {
-            i = (i + 1) & mask;
-        }
-
-        return i;
     }
 
     /// <summary>Walks the entries in insertion order, as key-value pairs.</summary>

@@ -4,7 +4,7 @@ namespace Telemetry.Core.Aggregation;
 
 /// <summary>
 /// Anonymous memory straight from the Linux kernel, for the hash tables' slot arrays
-/// (<see cref="SlotArray"/>) and entries (<see cref="EntryRegion"/>): mapped, advised to use
+/// (<see cref="SlotArray"/>) and entries (<see cref="NativeRegion"/>): mapped, advised to use
 /// transparent huge pages, committed and given back. The flag values are those of Linux on
 /// x86-64 and arm64; <see cref="Available"/> says whether this process may use them.
 /// </summary>

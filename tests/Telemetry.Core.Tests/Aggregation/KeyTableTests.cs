@@ -298,6 +298,42 @@ public class FingerprintSetTests
     }
 
     [Fact]
+    public void Growing_WithRunsThatWrapRoundTheEnd_KeepsEveryFingerprint()
+    {
+        // Fingerprints whose low bits are all ones but for the last five sit in the last 32 slots
+        // at every size and move to the new half at every doubling: a run of used slots that
+        // wraps round from the end of the array to its start, each time the set doubles. Those
+        // whose ones stop at bit k do that up to 2^k slots and then keep their home, so at every
+        // doubling some of the wrapped run stays in the old half. Random ones fill the rest.
+        var random = new Random(5);
+        var set = new FingerprintSet();
+        var truth = new HashSet<ulong>();
+        var added = new List<ulong>();
+        for (int i = 0; i < 300_000; i++)
+        {
+            ulong high = (ulong)random.NextInt64() << 24;
+            ulong value = (i % 100) switch
+            {
+                0 => high | (0xFF_FFFFUL - (ulong)(i % 32)),
+                1 => (high & ~(1UL << (6 + (i % 17)))) | ((1UL << (6 + (i % 17))) - 1 - (ulong)(i % 32)),
+                _ => IpAddr.Mix((ulong)random.Next(1 << 20)),
+            };
+
+            Assert.Equal(truth.Add(value), set.Add(value));
+            added.Add(value);
+        }
+
+        Assert.True(set.Growths >= 12, $"{set.Growths} growths");
+        Assert.Equal(truth.Count, set.Count);
+        foreach (ulong value in added)
+        {
+            Assert.False(set.Add(value));
+        }
+
+        Assert.Equal(truth.Count, set.Count);
+    }
+
+    [Fact]
     public void Reserve_TakesThatManyFingerprintsWithoutGrowing()
     {
         var set = new FingerprintSet();

@@ -33,6 +33,45 @@ public class SlotArrayTests
     }
 
     [Theory]
+    [InlineData(16, 64)] // stays in malloc
+    [InlineData(SlotArray.MapBytes / sizeof(ulong) / 2, SlotArray.MapBytes / sizeof(ulong) * 4)] // moves from malloc into a reservation
+    [InlineData(SlotArray.MapBytes / sizeof(ulong), 1 << 20)] // grows within its reservation
+    public unsafe void Resize_KeepsTheSlotsItHad_AddsZeroOnes_AndGivesTheRestBack(int length, int longer)
+    {
+        using var slots = new SlotArray(length);
+        static ulong Word(int i) => ((ulong)i * 0x9E3779B97F4A7C15UL) | 1;
+        for (int i = 0; i < length; i++)
+        {
+            slots[i] = Word(i);
+        }
+
+        nint before = (nint)slots.AddressOf(0);
+        slots.Resize(longer);
+        Assert.Equal(longer, slots.Length);
+        Assert.Equal(longer * 8L, slots.Bytes);
+        for (int i = 0; i < longer; i++)
+        {
+            Assert.Equal(i < length ? Word(i) : 0UL, slots[i]);
+        }
+
+        if (NativePages.Available && length * sizeof(ulong) >= SlotArray.MapBytes)
+        {
+            // In its reservation the array grows where it is: nothing is copied.
+            Assert.Equal(before, (nint)slots.AddressOf(0));
+        }
+
+        slots[longer - 1] = 5;
+        slots.Resize(longer / 2);
+        Assert.Equal(longer / 2, slots.Length);
+        Assert.Equal(Word(0), slots[0]);
+        Assert.Equal(Word(length - 1), slots[length - 1]);
+
+        // What was cut off reads as zero when the array grows back over it.
+        slots.Resize(longer);
+        Assert.Equal(0UL, slots[longer - 1]);
+    }
+
+    [Theory]
     [InlineData(NativePages.HugePageBytes / sizeof(ulong))]
     [InlineData(1 << 22)] // 32 MiB, as each shard's target slots on the pmacctd comparison capture
     public unsafe void LargeArray_OnLinux_StartsOnA2MiBBoundaryAndAsksForHugePages(int length)
@@ -59,14 +98,14 @@ public class SlotArrayTests
     }
 
     [Fact]
-    public unsafe void EntryRegion_OnLinux_OpensHugePagesOnA2MiBBoundaryAndGivesThemBack()
+    public unsafe void NativeRegion_OnLinux_OpensHugePagesOnA2MiBBoundaryAndGivesThemBack()
     {
         if (!NativePages.Available)
         {
             return; // reserved and advised only on Linux x86-64 and arm64
         }
 
-        using var region = new EntryRegion(1L << 30);
+        using var region = new NativeRegion(1L << 30);
         Assert.Equal(0L, region.OpenBytes);
         region.Open((5 << 20) + 1);
         Assert.Equal(6L << 20, region.OpenBytes);
@@ -92,11 +131,11 @@ public class SlotArrayTests
     }
 
     [Fact]
-    public unsafe void EntryRegion_MoreThanTheAddressSpaceHolds_ReservesLessAndWorks()
+    public unsafe void NativeRegion_MoreThanTheAddressSpaceHolds_ReservesLessAndWorks()
     {
         // 2^48 bytes is more than a 47-bit user address space: the kernel refuses that
         // reservation, and the region falls back to the largest half it can have.
-        using var region = new EntryRegion(1L << 48);
+        using var region = new NativeRegion(1L << 48);
         region.Open(3 << 20);
         region.Base[(3 << 20) - 1] = 5;
         Assert.Equal(5, region.Base[(3 << 20) - 1]);
@@ -149,7 +188,7 @@ public class SlotArrayTests
     [Fact]
     public void KeyTable_GrownPastMappedSizesThenDisposed_KeepsEveryKeyThenRefusesUse()
     {
-        // From 16 malloc'd slots to 2^17 mapped ones: each growth rehashes into a new array and frees the old.
+        // From 16 malloc'd slots to 2^17 in a reservation: each growth rehashes the entries into the doubled array.
         var table = new KeyTable<PortKey, PortStats>();
         static PortKey Key(int i) => new((byte)(i >> 16), TrafficClass.TcpSyn, (ushort)i);
         for (int i = 0; i < 60_000; i++)

@@ -4,21 +4,22 @@ using System.Runtime.InteropServices;
 namespace Telemetry.Core.Aggregation;
 
 /// <summary>
-/// The native memory that holds a <see cref="KeyTable{TKey, TValue}"/>'s entries, grown as the
-/// table fills. On Linux (x86-64, arm64) it is one reservation of address space as large as the
-/// table can ever need, opened page by page as entries are added: the entries never move, a
-/// growing table copies nothing, and an entry's address is the base plus its index times its
-/// size. The reservation starts on a 2 MiB boundary and asks for transparent huge pages, which
-/// the kernel gives to every whole 2 MiB of it that is open, so the millions of entries of a
-/// large window, read at random like its slots, sit on huge pages too, and none of them is on
-/// the GC heap. Elsewhere the block is reallocated as it grows, so it may move.
+/// Native memory that grows in place: a <see cref="KeyTable{TKey, TValue}"/>'s entries, and the
+/// slots of a large <see cref="SlotArray"/>. On Linux (x86-64, arm64) it is one reservation of
+/// address space as large as its owner can ever need, opened page by page as it fills: what it
+/// holds never moves, growing copies nothing, and an entry's address is the base plus its index
+/// times its size. The reservation starts on a 2 MiB boundary and asks for transparent huge
+/// pages, which the kernel gives to every whole 2 MiB of it that is open, so the millions of
+/// entries and slots of a large window, read at random, sit on huge pages, and none of them is
+/// on the GC heap. Elsewhere the block is reallocated as it grows, so it may move.
 /// </summary>
 /// <remarks>
 /// A reservation costs address space only: it is mapped without access and without a commit
 /// charge, and a page is charged and touched only once it is opened and written. Opening is in
 /// powers of two below 2 MiB (so a small table holds a few pages) and in whole 2 MiB pages above.
+/// Newly opened pages read as zero on Linux; elsewhere their contents are undefined.
 /// </remarks>
-internal sealed unsafe class EntryRegion : IDisposable
+internal sealed unsafe class NativeRegion : IDisposable
 {
     // The smallest reservation tried before giving up: 32 huge pages.
     private const nuint MinReservation = 64 << 20;
@@ -29,7 +30,7 @@ internal sealed unsafe class EntryRegion : IDisposable
     private bool _disposed;
 
     /// <summary>Reserves room for up to <paramref name="maxBytes"/> of entries; opens none of it yet.</summary>
-    public EntryRegion(long maxBytes)
+    public NativeRegion(long maxBytes)
     {
         if (NativePages.Available)
         {
@@ -48,7 +49,7 @@ internal sealed unsafe class EntryRegion : IDisposable
         }
     }
 
-    ~EntryRegion() => Free();
+    ~NativeRegion() => Free();
 
     /// <summary>The first entry's address. On Linux it never changes; elsewhere <see cref="Open"/> may move it.</summary>
     public byte* Base => _base;
