@@ -357,7 +357,12 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
     private void Rehash(int length)
     {
         SlotArray slots = _slots;
-        slots.Clear();
+        if (_count != 0)
+        {
+            // An empty table's slots are all zero already (Clear empties the ones it used).
+            slots.Clear();
+        }
+
         slots.Resize(length);
         for (int i = 0; i < _count; i++)
         {

@@ -121,6 +121,11 @@ internal sealed unsafe class SlotArray : IDisposable
     public void Resize(int length)
     {
         CheckLength(length);
+        if (length == Length)
+        {
+            return;
+        }
+
         long bytes = length * (long)sizeof(ulong);
         if (_region is not null)
         {
@@ -151,7 +156,7 @@ internal sealed unsafe class SlotArray : IDisposable
                 NativeMemory.Clear(_words + Length, (nuint)(bytes - Bytes));
                 GC.AddMemoryPressure(bytes - Bytes);
             }
-            else if (bytes < Bytes)
+            else
             {
                 GC.RemoveMemoryPressure(Bytes - bytes);
             }
