@@ -78,7 +78,7 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
     public int Growths => _growths;
 
     /// <summary>Bytes of one entry and its 4/3 slots (rounded up): what a key costs at full load.</summary>
-    public int BytesPerKey => SlotArray.BytesPerKeyAtMaxLoad + Unsafe.SizeOf<TableEntry<TKey, TValue>>();
+    public int BytesPerKey => SlotArray.BytesPerKeyAtMaxLoad + EntryBytes;
 
     /// <summary>Bytes held by the slot array and the open part of the entry region (both native memory).</summary>
     public long CapacityBytes => _slots.Bytes + _entries.OpenBytes;
@@ -256,9 +256,10 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
             Rehash(slots);
         }
 
-        if (_room < Math.Min(keys, MaxLoad(slots)))
+        int entries = Math.Min(keys, MaxLoad(slots));
+        if (_room < entries)
         {
-            AddRoom(Math.Min(keys, MaxLoad(slots)));
+            AddRoom(entries);
         }
     }
 

@@ -40,7 +40,7 @@ public sealed class WindowTables : IDisposable
 
     public long WindowStartNs { get; private set; }
 
-    /// <summary>The slot arrays have been given back (<see cref="Dispose"/>); the tables must not be used.</summary>
+    /// <summary>The tables' native memory has been given back (<see cref="Dispose"/>); the tables must not be used.</summary>
     internal bool Disposed { get; private set; }
 
     /// <summary>Holds packets that arrived after the window had closed.</summary>

@@ -155,9 +155,9 @@ public class SlotArrayTests
 
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
-        // A million entries grow in native memory; the GC heap sees only the small
-        // objects of each new slot array (17 doublings).
-        Assert.InRange(allocated, 0, 16 * 1024);
+        // A million entries grow in native memory, and the slot array doubles in place (17
+        // times); the GC heap sees only the reservation object the slots move into at 64 KiB.
+        Assert.InRange(allocated, 0, 256);
         Assert.Equal(1_000_000, table.Count);
         Assert.True(table.TryGetValue(Key(999_999), out PortStats last));
         Assert.Equal(1UL, last.Packets);
