@@ -30,14 +30,15 @@ public struct TableEntry<TKey, TValue>
 /// a caller that knows its next keys start the slot reads early, which hides most of the cache
 /// misses of a table of millions of keys. <see cref="Dictionary{TKey, TValue}"/> takes two
 /// dependent misses (bucket, then entry) for every key, new or not.
-/// Entries live in native memory (<see cref="NativeRegion"/>): on Linux one reservation per
-/// table that is opened as the table grows, so a growing table never copies its entries, an
-/// entry's address needs no chunk lookup, and a large table's entries sit on huge pages like its
-/// slots. Being native memory, keys and values must hold no references. The slot array
+/// Entries live in one block of native memory (<see cref="NativeRegion"/>): malloc while small,
+/// and on Linux from 2 MiB on a reservation that is opened as the table grows, so a large table
+/// copies no entries as it grows (when it outgrows the reservation, the kernel moves its pages),
+/// an entry's address needs no chunk lookup, and a large table's entries sit on huge pages like
+/// its slots. Being native memory, keys and values must hold no references. The slot array
 /// doubles in place (<see cref="SlotArray.Resize"/>) and is refilled from the entries.
 /// A reference returned by <see cref="GetValueRefOrAddDefault"/> or <see cref="EntryAt"/> is
-/// valid until the next key is added to the same table (entries never move on Linux; elsewhere
-/// their block may be reallocated as it grows) or the table is cleared.
+/// valid until the next key is added to the same table (the entries' block may move as it
+/// grows) or the table is cleared.
 /// </summary>
 public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TValue>>, IDisposable
     where TKey : unmanaged, ITableKey<TKey>
@@ -336,8 +337,8 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
         return ref entry.Value;
     }
 
-    // Opens entry room for at least `entries` (the region rounds up: doubling while small, then
-    // whole huge pages).
+    // Opens entry room for at least `entries` (the region rounds up: powers of two while small,
+    // then whole huge pages).
     private void AddRoom(int entries)
     {
         _entries.Open(entries * (long)EntryBytes);

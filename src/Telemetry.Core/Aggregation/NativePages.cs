@@ -3,9 +3,9 @@ using System.Runtime.InteropServices;
 namespace Telemetry.Core.Aggregation;
 
 /// <summary>
-/// Anonymous memory straight from the Linux kernel, for the hash tables' slot arrays
-/// (<see cref="SlotArray"/>) and entries (<see cref="NativeRegion"/>): mapped, advised to use
-/// transparent huge pages, committed and given back. The flag values are those of Linux on
+/// Anonymous memory straight from the Linux kernel, for the hash tables' large slot arrays and
+/// entries (<see cref="NativeRegion"/>): mapped, advised to use transparent huge pages, opened,
+/// moved and given back. The flag values are those of Linux on
 /// x86-64 and arm64; <see cref="Available"/> says whether this process may use them.
 /// </summary>
 internal static unsafe partial class NativePages
@@ -23,6 +23,8 @@ internal static unsafe partial class NativePages
     private const int NoReserve = 0x4000; // MAP_NORESERVE
     private const int HugePageAdvice = 14; // MADV_HUGEPAGE
     private const int DontNeedAdvice = 4; // MADV_DONTNEED
+    private const int MayMove = 1; // MREMAP_MAYMOVE
+    private const int FixedAddress = 2; // MREMAP_FIXED
 
     public static readonly bool Available = OperatingSystem.IsLinux()
         && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64;
@@ -87,6 +89,20 @@ internal static unsafe partial class NativePages
     public static void Release(byte* address, nuint bytes) => _ = Advise(address, bytes, DontNeedAdvice);
 
     public static void Free(void* address, nuint bytes) => _ = Unmap(address, bytes);
+
+    /// <summary>
+    /// Moves the mapping at <c>[from, from + bytes)</c> to <paramref name="to"/>, grown to
+    /// <paramref name="newBytes"/> (replacing what was mapped there), without copying its pages:
+    /// the kernel moves their page table entries, 2 MiB at a time when both ends are on huge page
+    /// boundaries. The added part has the same protection and flags, and the whole is one mapping
+    /// (one that is opened further later merges with it again). The old range is unmapped. False
+    /// when the kernel refuses (the range spans two mappings, for one); then nothing has moved.
+    /// </summary>
+    public static bool TryMove(byte* from, nuint bytes, byte* to, nuint newBytes) =>
+        RemapMemory(from, bytes, newBytes, MayMove | FixedAddress, to) != (void*)-1;
+
+    [LibraryImport("libc", EntryPoint = "mremap", SetLastError = true)]
+    private static partial void* RemapMemory(void* oldAddress, nuint oldLength, nuint newLength, int flags, void* newAddress);
 
     [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
     private static partial void* MapMemory(void* address, nuint length, int protection, int flags, int fd, nint offset);

@@ -7,64 +7,52 @@ namespace Telemetry.Core.Aggregation;
 /// <summary>
 /// A zeroed, power-of-two array of 64-bit slot words in native memory: the slots of a
 /// <see cref="KeyTable{TKey, TValue}"/> or a <see cref="FingerprintSet"/>. They live outside
-/// the GC heap because they are what grows, and they grow in place (<see cref="Resize"/>): a
-/// table that doubles opens the next half of its array and rehashes into the whole, instead of
-/// filling a new array and dropping the old. Filling a window of millions of keys from empty
-/// doubles each array a dozen times; with a new array each time, the arrays mapped over the fill
-/// added up to twice the final one, all of it fresh memory the kernel had to zero (slow on this
-/// project's VM: benchmarks/README.md), and the old and new array were both held at each doubling.
+/// the GC heap because they are what grows, and a large array grows in place
+/// (<see cref="Resize"/>): a table that doubles opens the next half of its array and rehashes
+/// into the whole, instead of filling a new array and dropping the old. Filling a window of
+/// millions of keys from empty doubles each array a dozen times; with a new array each time, the
+/// arrays mapped over the fill added up to twice the final one, all of it fresh memory the kernel
+/// had to zero (slow on this project's VM: benchmarks/README.md), and the old and new array were
+/// both held at each doubling.
 /// </summary>
 /// <remarks>
-/// On Linux an array of <see cref="MapBytes"/> or more lives in a <see cref="NativeRegion"/>: a
-/// reservation of address space for <see cref="MaxLength"/> slots on a 2 MiB boundary, opened as
-/// far as the array reaches and advised (<c>madvise(MADV_HUGEPAGE)</c>) to be backed by 2 MiB
-/// pages where the kernel's transparent huge pages are on or in <c>madvise</c> mode: a probe into
-/// millions of slots is a random access, and with 4 KiB pages most should also miss the TLB (a
-/// few thousand entries map about 10 MiB of them). On this project's VM the engine ran 1.2-1.3x
-/// faster with huge pages (benchmarks/README.md), and first touching a huge page costs less per
-/// 4 KiB than 4 KiB pages do. A slot array is touched all over as it fills, so whole huge pages
-/// cost no more memory than small ones. Smaller arrays come from malloc and are reallocated as
-/// they grow; glibc's malloc raises its own mmap threshold (up to 32 MiB) after each large
-/// free and then keeps freed blocks below it in its arenas instead of returning them, which is
-/// why large arrays are not left to it.
-/// Indexing does not check bounds: callers mask their index with <see cref="Mask"/>. Only the
-/// owning table touches its slots, and it resizes or disposes an array only between its own
+/// The slots are a <see cref="NativeRegion"/>: from malloc while small, and on Linux from
+/// <see cref="NativeRegion.MapBytes"/> (2 MiB) on in a reservation on a 2 MiB boundary, advised
+/// (<c>madvise(MADV_HUGEPAGE)</c>) to be backed by 2 MiB pages where the kernel's transparent
+/// huge pages are on or in <c>madvise</c> mode: a probe into millions of slots is a random
+/// access, and with 4 KiB pages most should also miss the TLB (a few thousand entries map about
+/// 10 MiB of them). On this project's VM the engine ran 1.2-1.3x faster with huge pages
+/// (benchmarks/README.md), and first touching a huge page costs less per 4 KiB than 4 KiB pages
+/// do. A slot array is touched all over as it fills, so whole huge pages cost no more memory than
+/// small ones. glibc's malloc raises its own mmap threshold (up to 32 MiB) after each large free
+/// and then keeps freed blocks below it in its arenas instead of returning them, which is one
+/// reason large arrays are not left to it.
+/// Indexing does not check bounds: callers mask their index with <see cref="Mask"/>. The array
+/// may move when it is resized, so callers index through it rather than keep its addresses. Only
+/// the owning table touches its slots, and it resizes or disposes an array only between its own
 /// reads, so no reader can see freed memory. An array that is never disposed (a table the GC
 /// collects) is freed by its finalizer.
 /// </remarks>
 internal sealed unsafe class SlotArray : IDisposable
 {
-    /// <summary>Arrays this size or larger live in a reservation of their own on Linux.</summary>
-    public const int MapBytes = 1 << 16;
-
     /// <summary>The most slots an array can grow to (8 GiB).</summary>
     public const int MaxLength = 1 << 30;
 
     /// <summary>Bytes of slots per key in an array filled to <see cref="MaxLoad"/> (8 bytes × 4/3, rounded up).</summary>
     public const int BytesPerKeyAtMaxLoad = ((4 * sizeof(ulong)) + 2) / 3;
 
-    private ulong* _words;
+    private readonly NativeRegion _region = new(MaxLength * (long)sizeof(ulong));
 
-    // Where the slots live once the array reaches MapBytes on Linux; null while they come from malloc.
-    private NativeRegion? _region;
+    // The region's base, cached for indexing; null once disposed.
+    private ulong* _words;
 
     public SlotArray(int length)
     {
         CheckLength(length);
+        _region.Open(length * (long)sizeof(ulong));
+        _words = (ulong*)_region.Base;
         Length = length;
-        if (NativePages.Available && Bytes >= MapBytes)
-        {
-            _region = Reserve(Bytes);
-            _words = (ulong*)_region.Base;
-        }
-        else
-        {
-            _words = (ulong*)NativeMemory.AllocZeroed((nuint)length, sizeof(ulong));
-            GC.AddMemoryPressure(Bytes);
-        }
     }
-
-    ~SlotArray() => Free();
 
     public int Length { get; private set; }
 
@@ -72,6 +60,9 @@ internal sealed unsafe class SlotArray : IDisposable
     public int Mask => Length - 1;
 
     public long Bytes => Length * (long)sizeof(ulong);
+
+    /// <summary>Whether the slots sit in a reservation of their own rather than in malloc (see <see cref="NativeRegion"/>).</summary>
+    public bool IsMapped => _region.IsMapped;
 
     /// <summary>The slot at an index in 0 to <see cref="Mask"/>; not bounds-checked.</summary>
     public ref ulong this[int index]
@@ -113,10 +104,10 @@ internal sealed unsafe class SlotArray : IDisposable
     /// <summary>
     /// Makes the array <paramref name="length"/> slots long (a power of two), keeping the first
     /// slots as they are (as many as both lengths have); slots added read as zero, and slots cut
-    /// off are given back. A large array on Linux stays where it is, so growing it costs only the
-    /// fresh memory of the slots added; a small one is reallocated, and moves into a reservation
-    /// of its own once it reaches <see cref="MapBytes"/>. The caller rehashes: a slot's home
-    /// depends on the length.
+    /// off are given back. A large array on Linux grows where it is, so growing costs only the
+    /// fresh memory of the slots added, until it outgrows its reservation and its pages move to a
+    /// larger one (no copy either); a small one is reallocated. The caller rehashes: a slot's
+    /// home depends on the length.
     /// </summary>
     public void Resize(int length)
     {
@@ -127,74 +118,26 @@ internal sealed unsafe class SlotArray : IDisposable
         }
 
         long bytes = length * (long)sizeof(ulong);
-        if (_region is not null)
+        if (bytes > Bytes)
         {
-            if (bytes > Bytes)
-            {
-                _region.Open(bytes);
-            }
-            else
-            {
-                _region.Shrink(bytes);
-            }
-        }
-        else if (NativePages.Available && bytes >= MapBytes)
-        {
-            // Growing out of malloc: a copy of at most MapBytes / 2, once.
-            NativeRegion region = Reserve(bytes);
-            Buffer.MemoryCopy(_words, region.Base, bytes, Bytes);
-            NativeMemory.Free(_words);
-            GC.RemoveMemoryPressure(Bytes);
-            _region = region;
-            _words = (ulong*)region.Base;
+            _region.Open(bytes);
         }
         else
         {
-            _words = (ulong*)NativeMemory.Realloc(_words, (nuint)bytes);
-            if (bytes > Bytes)
-            {
-                NativeMemory.Clear(_words + Length, (nuint)(bytes - Bytes));
-                GC.AddMemoryPressure(bytes - Bytes);
-            }
-            else
-            {
-                GC.RemoveMemoryPressure(Bytes - bytes);
-            }
+            _region.Shrink(bytes);
         }
 
+        _words = (ulong*)_region.Base;
         Length = length;
     }
 
+    /// <summary>Gives the slots back to the system at once; the array must not be used afterwards.</summary>
     public void Dispose()
     {
-        Free();
-        GC.SuppressFinalize(this);
-    }
-
-    private static NativeRegion Reserve(long bytes)
-    {
-        var region = new NativeRegion(MaxLength * (long)sizeof(ulong));
-        region.Open(bytes);
-        return region;
+        _region.Dispose();
+        _words = null;
     }
 
     private static void CheckLength(int length) =>
         Debug.Assert(length > 0 && length <= MaxLength && (length & (length - 1)) == 0, "the length is a power of two");
-
-    private void Free()
-    {
-        if (_region is not null)
-        {
-            // Its own finalizer may have run first; disposing twice is harmless.
-            _region.Dispose();
-            _region = null;
-        }
-        else if (_words != null)
-        {
-            NativeMemory.Free(_words);
-            GC.RemoveMemoryPressure(Bytes);
-        }
-
-        _words = null;
-    }
 }

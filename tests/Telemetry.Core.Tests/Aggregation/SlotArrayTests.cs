@@ -1,5 +1,6 @@
 using Telemetry.Core.Aggregation;
 using Telemetry.Core.Decode;
+using Telemetry.Core.Net;
 
 namespace Telemetry.Core.Tests.Aggregation;
 
@@ -7,7 +8,7 @@ public class SlotArrayTests
 {
     [Theory]
     [InlineData(16)] // from malloc
-    [InlineData(SlotArray.MapBytes / sizeof(ulong))] // the smallest mapped from the kernel on Linux
+    [InlineData(NativeRegion.MapBytes / sizeof(ulong))] // the smallest mapped from the kernel on Linux
     [InlineData(1 << 20)]
     public void NewArray_IsZeroAndHoldsWhatIsWrittenUntilCleared(int length)
     {
@@ -34,8 +35,9 @@ public class SlotArrayTests
 
     [Theory]
     [InlineData(16, 64)] // stays in malloc
-    [InlineData(SlotArray.MapBytes / sizeof(ulong) / 2, SlotArray.MapBytes / sizeof(ulong) * 4)] // moves from malloc into a reservation
-    [InlineData(SlotArray.MapBytes / sizeof(ulong), 1 << 20)] // grows within its reservation
+    [InlineData(NativeRegion.MapBytes / sizeof(ulong) / 2, NativeRegion.MapBytes / sizeof(ulong) * 4)] // moves from malloc into a reservation
+    [InlineData(NativeRegion.MapBytes / sizeof(ulong), 1 << 20)] // grows within its reservation (32 MiB)
+    [InlineData(NativeRegion.MapBytes / sizeof(ulong), 1 << 23)] // outgrows it: its pages move to a larger one
     public unsafe void Resize_KeepsTheSlotsItHad_AddsZeroOnes_AndGivesTheRestBack(int length, int longer)
     {
         using var slots = new SlotArray(length);
@@ -45,19 +47,13 @@ public class SlotArrayTests
             slots[i] = Word(i);
         }
 
-        nint before = (nint)slots.AddressOf(0);
         slots.Resize(longer);
         Assert.Equal(longer, slots.Length);
         Assert.Equal(longer * 8L, slots.Bytes);
+        Assert.Equal(NativePages.Available && longer * 8L >= NativeRegion.MapBytes, slots.IsMapped);
         for (int i = 0; i < longer; i++)
         {
             Assert.Equal(i < length ? Word(i) : 0UL, slots[i]);
-        }
-
-        if (NativePages.Available && length * sizeof(ulong) >= SlotArray.MapBytes)
-        {
-            // In its reservation the array grows where it is: nothing is copied.
-            Assert.Equal(before, (nint)slots.AddressOf(0));
         }
 
         slots[longer - 1] = 5;
@@ -69,6 +65,11 @@ public class SlotArrayTests
         // What was cut off reads as zero when the array grows back over it.
         slots.Resize(longer);
         Assert.Equal(0UL, slots[longer - 1]);
+
+        // Shrunk below a huge page, the array goes back to malloc with its first slots.
+        slots.Resize(16);
+        Assert.False(slots.IsMapped);
+        Assert.Equal(Word(15), slots[15]);
     }
 
     [Theory]
@@ -109,37 +110,120 @@ public class SlotArrayTests
         Assert.Equal(0L, region.OpenBytes);
         region.Open((5 << 20) + 1);
         Assert.Equal(6L << 20, region.OpenBytes);
-        ulong start = (ulong)region.Base;
-        Assert.Equal(0UL, start % NativePages.HugePageBytes);
+        Assert.True(region.IsMapped);
+        byte* start = region.Base;
+        Assert.Equal(0UL, (ulong)start % NativePages.HugePageBytes);
 
-        // The whole open part is writable, and it keeps what was written when more is opened.
+        // The whole open part is writable, and it keeps what was written when more is opened;
+        // within its reservation (8 x 8 MiB here) the block stays where it is.
         region.Base[0] = 7;
         region.Base[region.OpenBytes - 1] = 8;
-        region.Open(100L << 20);
-        Assert.Equal(100L << 20, region.OpenBytes);
+        region.Open(64L << 20);
+        Assert.Equal(64L << 20, region.OpenBytes);
+        Assert.True(start == region.Base);
         Assert.Equal(15, region.Base[0] + region.Base[(6 << 20) - 1]);
         region.Base[region.OpenBytes - 1] = 9;
 
-        string? flagLine = MappingFlags(start, (ulong)region.OpenBytes);
+        string? flagLine = MappingFlags((ulong)start, (ulong)region.OpenBytes);
         Assert.NotNull(flagLine);
         Assert.Contains(" hg", flagLine);
 
-        // Small sizes open powers of two; shrinking gives back all past the kept part.
+        // Shrinking gives back all past the kept part, which reads as zero when opened again.
+        region.Shrink(3 << 20);
+        Assert.Equal(4L << 20, region.OpenBytes);
+        region.Open(64L << 20);
+        Assert.Equal(0, region.Base[region.OpenBytes - 1]);
+
+        // Below a huge page the block goes back to malloc, keeping what it holds; small sizes are powers of two.
         region.Shrink(3000);
+        Assert.False(region.IsMapped);
         Assert.Equal(4096L, region.OpenBytes);
         Assert.Equal(7, region.Base[0]);
     }
 
     [Fact]
-    public unsafe void NativeRegion_MoreThanTheAddressSpaceHolds_ReservesLessAndWorks()
+    public unsafe void NativeRegion_OutgrowingItsReservation_MovesItsPagesInOneMapping()
     {
-        // 2^48 bytes is more than a 47-bit user address space: the kernel refuses that
-        // reservation, and the region falls back to the largest half it can have.
+        if (!NativePages.Available)
+        {
+            return; // reserved only on Linux x86-64 and arm64
+        }
+
+        using var region = new NativeRegion(1L << 34);
+        region.Open(2 << 20); // a reservation of 32 MiB
+        for (long size = 2 << 20; size <= 1L << 30; size *= 2)
+        {
+            region.Open(size);
+            region.Base[size - 1] = (byte)(size >> 20);
+            region.Base[size / 2] = 1;
+        }
+
+        // 1 GiB is in the third reservation (32 MiB, 512 MiB, 8 GiB): the block moved twice, and
+        // kept every byte written on the way, in one mapping with the huge page advice. Moved by
+        // mremap, only the pages written are resident (two huge pages a step at most); a copy
+        // would have read and written every page of the 512 MiB it moved.
+        for (long size = 2 << 20; size <= 1L << 30; size *= 2)
+        {
+            Assert.Equal((byte)(size >> 20), region.Base[size - 1]);
+        }
+
+        Assert.Equal(0UL, (ulong)region.Base % NativePages.HugePageBytes);
+        Assert.Equal(1, MappingsOverlapping((ulong)region.Base, (ulong)region.OpenBytes));
+        Assert.Contains(" hg", MappingFlags((ulong)region.Base, (ulong)region.OpenBytes));
+        string rss = MappingLine((ulong)region.Base, (ulong)region.OpenBytes, "Rss:")!;
+        Assert.InRange(long.Parse(rss["Rss:".Length..^"kB".Length].Trim()), 0, 128 << 10);
+    }
+
+    [Fact]
+    public unsafe void NativeRegion_FarLargerThanTheAddressSpace_ReservesOnlyRoomToGrow()
+    {
+        // 2^48 bytes is more than a 47-bit user address space: a reservation of all the block
+        // could ever need would fail. It reserves a few times what it holds instead.
         using var region = new NativeRegion(1L << 48);
         region.Open(3 << 20);
         region.Base[(3 << 20) - 1] = 5;
         Assert.Equal(5, region.Base[(3 << 20) - 1]);
         Assert.Equal(4L << 20, region.OpenBytes);
+    }
+
+    [Fact]
+    public void ThousandsOfWindowTables_FitTheAddressSpaceAndTheKernelsMappingLimit()
+    {
+        // Each sensor's open window on each shard holds a table set. With a reservation of all a
+        // table could ever need (32 GB of entries each), about 1,250 sets filled a 47-bit address
+        // space and the next insert threw; each also took kernel mappings, which are limited to
+        // 65,530 per process. Small tables now live in malloc.
+        const int Sets = 5000;
+        int mappingsBefore = NativePages.Available ? File.ReadAllLines("/proc/self/maps").Length : 0;
+        var sets = new List<WindowTables>(Sets);
+        try
+        {
+            for (int i = 0; i < Sets; i++)
+            {
+                var tables = new WindowTables(i, 0);
+                tables.Add(new RollupInput
+                {
+                    TimestampNs = 1,
+                    Source = IpAddr.FromV4(0x0A00_0001u + (uint)i),
+                    Destination = IpAddr.Parse("2001:db8::1"),
+                    IpBytes = 60,
+                    Port = 23,
+                    Protocol = 6,
+                });
+                sets.Add(tables);
+            }
+
+            Assert.All(sets, tables => Assert.Equal(3, tables.KeyCount));
+            if (NativePages.Available)
+            {
+                int added = File.ReadAllLines("/proc/self/maps").Length - mappingsBefore;
+                Assert.True(added < Sets / 10, $"{added} mappings for {Sets} table sets");
+            }
+        }
+        finally
+        {
+            sets.ForEach(tables => tables.Dispose());
+        }
     }
 
     [Fact]
@@ -156,15 +240,28 @@ public class SlotArrayTests
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
         // A million entries grow in native memory, and the slot array doubles in place (17
-        // times); the GC heap sees only the reservation object the slots move into at 64 KiB.
+        // times); growing allocates nothing on the GC heap.
         Assert.InRange(allocated, 0, 256);
         Assert.Equal(1_000_000, table.Count);
         Assert.True(table.TryGetValue(Key(999_999), out PortStats last));
         Assert.Equal(1UL, last.Packets);
     }
 
+    // How many mappings in /proc/self/maps overlap [start, start + bytes).
+    private static int MappingsOverlapping(ulong start, ulong bytes) =>
+        File.ReadAllLines("/proc/self/maps").Count(line =>
+        {
+            string[] range = line.Split(' ')[0].Split('-');
+            ulong from = ulong.Parse(range[0], System.Globalization.NumberStyles.HexNumber);
+            ulong to = ulong.Parse(range[1], System.Globalization.NumberStyles.HexNumber);
+            return from < start + bytes && to > start;
+        });
+
     // The VmFlags line of the mapping in /proc/self/smaps that holds [start, start + bytes), or null.
-    private static string? MappingFlags(ulong start, ulong bytes)
+    private static string? MappingFlags(ulong start, ulong bytes) => MappingLine(start, bytes, "VmFlags:");
+
+    // The line starting with `field` of the mapping in /proc/self/smaps that holds [start, start + bytes), or null.
+    private static string? MappingLine(ulong start, ulong bytes, string field)
     {
         string[] lines = File.ReadAllLines("/proc/self/smaps");
         for (int i = 0; i < lines.Length; i++)
@@ -179,7 +276,7 @@ public class SlotArrayTests
                 continue;
             }
 
-            return lines.Skip(i + 1).First(line => line.StartsWith("VmFlags:", StringComparison.Ordinal));
+            return lines.Skip(i + 1).First(line => line.StartsWith(field, StringComparison.Ordinal));
         }
 
         return null;
