@@ -91,7 +91,7 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
     public TValue this[TKey key] =>
         TryGetValue(key, out TValue value) ? value : throw new KeyNotFoundException($"{key} is not in the table");
 
-    /// <summary>The entry at a position in insertion order (0 to <see cref="Count"/> - 1); valid until the next clear.</summary>
+    /// <summary>The entry at a position in insertion order (0 to <see cref="Count"/> - 1); valid until a key is added or the table is cleared.</summary>
     public ref TableEntry<TKey, TValue> EntryAt(int index)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)_count, nameof(index));

@@ -30,6 +30,13 @@ internal static unsafe partial class NativePages
         && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64;
 
     /// <summary>
+    /// Whether the kernel charges every writable private page when it is mapped
+    /// (<c>vm.overcommit_memory</c> 2), ignoring <c>MAP_NORESERVE</c>: then a page is charged
+    /// once opened, and stays charged even if closed again.
+    /// </summary>
+    public static readonly bool StrictOvercommit = Available && ReadsStrictOvercommit();
+
+    /// <summary>
     /// Maps <paramref name="bytes"/> of zeroed memory. With <paramref name="huge"/> the mapping
     /// starts on a 2 MiB boundary (one more huge page is mapped, then the unaligned ends are
     /// unmapped) and is advised to be backed by huge pages, which the kernel honours when its
@@ -79,16 +86,22 @@ internal static unsafe partial class NativePages
     /// <summary>Opens (<see cref="ReadWrite"/>) or closes (<see cref="None"/>) whole pages of a mapping.</summary>
     public static void Protect(byte* address, nuint bytes, int protection)
     {
-        if (ChangeProtection(address, bytes, protection) != 0)
+        if (!TryProtect(address, bytes, protection))
         {
-            throw new InsufficientMemoryException($"mprotect of {bytes} bytes for hash table entries failed (errno {Marshal.GetLastPInvokeError()})");
+            throw new InsufficientMemoryException($"mprotect of {bytes} bytes for hash tables failed (errno {Marshal.GetLastPInvokeError()})");
         }
     }
+
+    /// <summary>As <see cref="Protect"/>, but false when the kernel refuses (it may run out of mappings when one is split).</summary>
+    public static bool TryProtect(byte* address, nuint bytes, int protection) => ChangeProtection(address, bytes, protection) == 0;
 
     /// <summary>Hands whole pages back to the kernel; they read as zero if touched again.</summary>
     public static void Release(byte* address, nuint bytes) => _ = Advise(address, bytes, DontNeedAdvice);
 
     public static void Free(void* address, nuint bytes) => _ = Unmap(address, bytes);
+
+    /// <summary>For tests: <see cref="TryMove"/> refuses without asking the kernel, as a kernel out of mappings would.</summary>
+    internal static bool RefuseMoves { get; set; }
 
     /// <summary>
     /// Moves the mapping at <c>[from, from + bytes)</c> to <paramref name="to"/>, grown to
@@ -96,13 +109,30 @@ internal static unsafe partial class NativePages
     /// the kernel moves their page table entries, 2 MiB at a time when both ends are on huge page
     /// boundaries. The added part has the same protection and flags, and the whole is one mapping
     /// (one that is opened further later merges with it again). The old range is unmapped. False
-    /// when the kernel refuses (the range spans two mappings, for one); then nothing has moved.
+    /// when the kernel refuses (the range spans two mappings, for one): then nothing has moved,
+    /// but the kernel may already have unmapped the destination, which must not be used again.
     /// </summary>
     public static bool TryMove(byte* from, nuint bytes, byte* to, nuint newBytes) =>
-        RemapMemory(from, bytes, newBytes, MayMove | FixedAddress, to) != (void*)-1;
+        !RefuseMoves && RemapMemory(from, bytes, newBytes, MayMove | FixedAddress, to) != (void*)-1;
 
     [LibraryImport("libc", EntryPoint = "mremap", SetLastError = true)]
     private static partial void* RemapMemory(void* oldAddress, nuint oldLength, nuint newLength, int flags, void* newAddress);
+
+    private static bool ReadsStrictOvercommit()
+    {
+        try
+        {
+            return File.ReadAllText("/proc/sys/vm/overcommit_memory").Trim() == "2";
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
 
     [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
     private static partial void* MapMemory(void* address, nuint length, int protection, int flags, int fd, nint offset);

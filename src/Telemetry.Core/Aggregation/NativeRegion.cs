@@ -93,7 +93,12 @@ internal sealed unsafe class NativeRegion : IDisposable
         {
             // Out of malloc: a copy of at most half a huge page, once.
             byte* reservation = Reserve(wanted, out nuint reserved);
-            NativePages.Protect(reservation, wanted, NativePages.ReadWrite);
+            if (!NativePages.TryProtect(reservation, wanted, NativePages.ReadWrite))
+            {
+                NativePages.Free(reservation, reserved);
+                throw new InsufficientMemoryException($"could not open {wanted} bytes of hash table (errno {Marshal.GetLastPInvokeError()})");
+            }
+
             Buffer.MemoryCopy(_base, reservation, wanted, _open);
             NativeMemory.Free(_base);
             _base = reservation;
@@ -155,23 +160,47 @@ internal sealed unsafe class NativeRegion : IDisposable
     private void Move(nuint wanted)
     {
         byte* reservation = Reserve(wanted, out nuint reserved);
-        if (NativePages.TryMove(_base, _open, reservation, reserved))
+
+        // The moved mapping is stretched over the whole reservation and what lies past the
+        // wanted bytes closed again, which keeps the open part one mapping. (Moving just the open
+        // part and opening the rest separately would leave two, which the kernel cannot merge:
+        // the moved one keeps its old page offset.) Under strict overcommit the stretch would be
+        // charged in full, so there only the open part moves.
+        nuint moved = NativePages.StrictOvercommit ? _open : reserved;
+        if (NativePages.TryMove(_base, _open, reservation, moved))
         {
-            // The open part moved and stretched over the whole reservation; what lies past the
-            // wanted bytes is closed again, which keeps one mapping for the open part. (Moving
-            // just the open part and opening the rest separately would leave two, which the
-            // kernel cannot merge: the moved one keeps its old page offset.)
-            NativePages.Free(_base + _open, _reserved - _open);
-            NativePages.Protect(reservation + wanted, reserved - wanted, NativePages.None);
-        }
-        else
-        {
-            NativePages.Protect(reservation, wanted, NativePages.ReadWrite);
-            Buffer.MemoryCopy(_base, reservation, wanted, _open);
-            NativePages.Free(_base, _reserved);
+            byte* old = _base;
+            nuint oldReserved = _reserved;
+            _base = reservation;
+            _reserved = reserved;
+            NativePages.Free(old + _open, oldReserved - _open);
+            if (moved == reserved)
+            {
+                // Best effort: left open, the tail still costs nothing until written.
+                _ = NativePages.TryProtect(reservation + wanted, reserved - wanted, NativePages.None);
+            }
+            else
+            {
+                NativePages.Protect(reservation + _open, wanted - _open, NativePages.ReadWrite);
+            }
+
+            return;
         }
 
-        _base = reservation;
+        // The kernel refused (the open part is not one mapping, or it ran out of mappings).
+        // Before refusing it may already have unmapped the destination (older kernels do),
+        // so that range is not touched again: at worst its address space leaks. The block is
+        // copied into a fresh reservation instead.
+        byte* copy = Reserve(wanted, out reserved);
+        if (!NativePages.TryProtect(copy, wanted, NativePages.ReadWrite))
+        {
+            NativePages.Free(copy, reserved);
+            throw new InsufficientMemoryException($"could not move {_open} bytes of hash table to a larger reservation (errno {Marshal.GetLastPInvokeError()})");
+        }
+
+        Buffer.MemoryCopy(_base, copy, wanted, _open);
+        NativePages.Free(_base, _reserved);
+        _base = copy;
         _reserved = reserved;
     }
 
@@ -190,7 +219,7 @@ internal sealed unsafe class NativeRegion : IDisposable
 
             if (reserved == wanted)
             {
-                throw new InsufficientMemoryException($"could not reserve {wanted} bytes of address space for hash tables");
+                throw new InsufficientMemoryException($"could not reserve {wanted} bytes of address space for hash tables (errno {Marshal.GetLastPInvokeError()})");
             }
 
             reserved = Math.Max(wanted, RoundUp(reserved / 2, NativePages.HugePageBytes));
