@@ -37,32 +37,19 @@ internal static unsafe partial class NativePages
     public static readonly bool StrictOvercommit = Available && ReadsStrictOvercommit();
 
     /// <summary>
-    /// Maps <paramref name="bytes"/> of zeroed memory. With <paramref name="huge"/> the mapping
-    /// starts on a 2 MiB boundary (one more huge page is mapped, then the unaligned ends are
-    /// unmapped) and is advised to be backed by huge pages, which the kernel honours when its
-    /// transparent huge pages are on or in <c>madvise</c> mode. With <paramref name="protection"/>
-    /// <see cref="None"/> this only reserves address space: nothing is charged or touched until
-    /// <see cref="Protect"/> opens part of it.
+    /// Reserves <paramref name="bytes"/> of address space on a 2 MiB boundary (one more huge page
+    /// is mapped, then the unaligned ends are unmapped), without access and without a commit
+    /// charge: nothing is charged or touched until <see cref="Protect"/> opens part of it. It is
+    /// advised to be backed by huge pages, which the kernel honours when its transparent huge
+    /// pages are on or in <c>madvise</c> mode. Null when the kernel refuses the mapping.
     /// </summary>
-    public static byte* Map(nuint bytes, bool huge, int protection = ReadWrite) =>
-        TryMap(bytes, huge, protection) is var start && start != null
-            ? start
-            : throw new InsufficientMemoryException($"mmap of {bytes} bytes for hash tables failed (errno {Marshal.GetLastPInvokeError()})");
-
-    /// <summary>As <see cref="Map"/>, but null when the kernel refuses the mapping.</summary>
-    public static byte* TryMap(nuint bytes, bool huge, int protection = ReadWrite)
+    public static byte* TryReserve(nuint bytes)
     {
-        nuint mapped = huge ? bytes + HugePageBytes : bytes;
-        int flags = PrivateAnonymous | (protection == None ? NoReserve : 0);
-        byte* start = (byte*)MapMemory(null, mapped, protection, flags, -1, 0);
+        nuint mapped = bytes + HugePageBytes;
+        byte* start = (byte*)MapMemory(null, mapped, None, PrivateAnonymous | NoReserve, -1, 0);
         if (start == (byte*)-1)
         {
             return null;
-        }
-
-        if (!huge)
-        {
-            return start;
         }
 
         byte* aligned = (byte*)(((nuint)start + HugePageBytes - 1) & ~((nuint)HugePageBytes - 1));

@@ -92,17 +92,7 @@ internal sealed unsafe class NativeRegion : IDisposable
         else if (_reserved == 0)
         {
             // Out of malloc: a copy of at most half a huge page, once.
-            byte* reservation = Reserve(wanted, out nuint reserved);
-            if (!NativePages.TryProtect(reservation, wanted, NativePages.ReadWrite))
-            {
-                NativePages.Free(reservation, reserved);
-                throw new InsufficientMemoryException($"could not open {wanted} bytes of hash table (errno {Marshal.GetLastPInvokeError()})");
-            }
-
-            Buffer.MemoryCopy(_base, reservation, wanted, _open);
-            NativeMemory.Free(_base);
-            _base = reservation;
-            _reserved = reserved;
+            CopyToReservation(wanted);
         }
         else if (wanted > _reserved)
         {
@@ -141,7 +131,7 @@ internal sealed unsafe class NativeRegion : IDisposable
             // Back into malloc, so a block that stays small holds no mapping of its own.
             byte* block = (byte*)NativeMemory.Alloc(keep);
             Buffer.MemoryCopy(_base, block, keep, keep);
-            NativePages.Free(_base, _reserved);
+            FreeBlock();
             _base = block;
             _reserved = 0;
         }
@@ -188,19 +178,24 @@ internal sealed unsafe class NativeRegion : IDisposable
         }
 
         // The kernel refused (the open part is not one mapping, or it ran out of mappings).
-        // Before refusing it may already have unmapped the destination (older kernels do),
-        // so that range is not touched again: at worst its address space leaks. The block is
-        // copied into a fresh reservation instead.
-        byte* copy = Reserve(wanted, out reserved);
-        if (!NativePages.TryProtect(copy, wanted, NativePages.ReadWrite))
+        // Before refusing it may already have unmapped the destination (older kernels do), so
+        // that range is not touched again: at worst its address space leaks.
+        CopyToReservation(wanted);
+    }
+
+    // Copies the open block into a fresh reservation opened to `wanted` bytes, and lets the old block go.
+    private void CopyToReservation(nuint wanted)
+    {
+        byte* reservation = Reserve(wanted, out nuint reserved);
+        if (!NativePages.TryProtect(reservation, wanted, NativePages.ReadWrite))
         {
-            NativePages.Free(copy, reserved);
-            throw new InsufficientMemoryException($"could not move {_open} bytes of hash table to a larger reservation (errno {Marshal.GetLastPInvokeError()})");
+            NativePages.Free(reservation, reserved);
+            throw new InsufficientMemoryException($"could not open {wanted} bytes of hash table (errno {Marshal.GetLastPInvokeError()})");
         }
 
-        Buffer.MemoryCopy(_base, copy, wanted, _open);
-        NativePages.Free(_base, _reserved);
-        _base = copy;
+        Buffer.MemoryCopy(_base, reservation, wanted, _open);
+        FreeBlock();
+        _base = reservation;
         _reserved = reserved;
     }
 
@@ -211,7 +206,7 @@ internal sealed unsafe class NativeRegion : IDisposable
         reserved = Math.Min(_max, Math.Max(MinReservation, BitOperations.RoundUpToPowerOf2(wanted) * ReservationGrowth));
         while (true)
         {
-            byte* start = NativePages.TryMap(reserved, huge: true, NativePages.None);
+            byte* start = NativePages.TryReserve(reserved);
             if (start != null)
             {
                 return start;
@@ -234,6 +229,19 @@ internal sealed unsafe class NativeRegion : IDisposable
             return;
         }
 
+        FreeBlock();
+        _base = null;
+        _reserved = 0;
+        if (_open != 0)
+        {
+            GC.RemoveMemoryPressure((long)_open);
+            _open = 0;
+        }
+    }
+
+    // Gives the block back to where it came from: its reservation, or malloc.
+    private void FreeBlock()
+    {
         if (_reserved != 0)
         {
             NativePages.Free(_base, _reserved);
@@ -241,14 +249,6 @@ internal sealed unsafe class NativeRegion : IDisposable
         else
         {
             NativeMemory.Free(_base);
-        }
-
-        _base = null;
-        _reserved = 0;
-        if (_open != 0)
-        {
-            GC.RemoveMemoryPressure((long)_open);
-            _open = 0;
         }
     }
 

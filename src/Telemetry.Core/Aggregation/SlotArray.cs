@@ -31,7 +31,7 @@ namespace Telemetry.Core.Aggregation;
 /// may move when it is resized, so callers index through it rather than keep its addresses. Only
 /// the owning table touches its slots, and it resizes or disposes an array only between its own
 /// reads, so no reader can see freed memory. An array that is never disposed (a table the GC
-/// collects) is freed by its finalizer.
+/// collects) is freed by its region's finalizer.
 /// </remarks>
 internal sealed unsafe class SlotArray : IDisposable
 {

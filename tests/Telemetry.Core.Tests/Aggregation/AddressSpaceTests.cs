@@ -1,6 +1,7 @@
 using Telemetry.Core.Aggregation;
 using Telemetry.Core.Net;
 using Telemetry.Core.Tests.HotPath;
+using Telemetry.Core.Tests.Support;
 
 namespace Telemetry.Core.Tests.Aggregation;
 
@@ -16,7 +17,7 @@ public class AddressSpaceTests
         // space and the next insert threw; each also took kernel mappings, which are limited to
         // 65,530 per process. Small tables now live in malloc.
         const int Sets = 5000;
-        int mappingsBefore = NativePages.Available ? File.ReadAllLines("/proc/self/maps").Length : 0;
+        int mappingsBefore = NativePages.Available ? Mappings.Ranges().Count() : 0;
         var sets = new List<WindowTables>(Sets);
         try
         {
@@ -38,7 +39,7 @@ public class AddressSpaceTests
             Assert.All(sets, tables => Assert.Equal(3, tables.KeyCount));
             if (NativePages.Available)
             {
-                int added = File.ReadAllLines("/proc/self/maps").Length - mappingsBefore;
+                int added = Mappings.Ranges().Count() - mappingsBefore;
                 Assert.True(added < Sets / 10, $"{added} mappings for {Sets} table sets");
             }
         }
@@ -74,22 +75,10 @@ public class AddressSpaceTests
         Assert.Equal(7, region.Base[0] + region.Base[(32 << 20) - 1]);
         Assert.Equal(0, region.Base[region.OpenBytes - 1]);
         region.Base[region.OpenBytes - 1] = 6;
-        Assert.Equal(1, MappingsOverlappingOpenPart(region));
+        Assert.Equal(1, Mappings.Overlapping((ulong)region.Base, (ulong)region.OpenBytes));
 
         // The copy then grows, and moves, like any other block.
         region.Open(1L << 30);
         Assert.Equal(6, region.Base[(64 << 20) - 1]);
-    }
-
-    private static unsafe int MappingsOverlappingOpenPart(NativeRegion region)
-    {
-        ulong start = (ulong)region.Base;
-        ulong end = start + (ulong)region.OpenBytes;
-        return File.ReadAllLines("/proc/self/maps").Count(line =>
-        {
-            string[] range = line.Split(' ')[0].Split('-');
-            return ulong.Parse(range[0], System.Globalization.NumberStyles.HexNumber) < end
-                && ulong.Parse(range[1], System.Globalization.NumberStyles.HexNumber) > start;
-        });
     }
 }
