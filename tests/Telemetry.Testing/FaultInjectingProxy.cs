@@ -105,27 +105,39 @@ public sealed class FaultInjectingProxy : IDisposable
             Interlocked.CompareExchange(ref _maxInFlight, inFlight, max);
         }
 
+        // An insert stops counting as in flight just before its answer goes out: once the client
+        // has it, it may send the next insert, which must not find this one still counted.
+        int released = 0;
+        void Release()
+        {
+            if (Interlocked.Exchange(ref released, 1) == 0)
+            {
+                Interlocked.Decrement(ref _inFlight);
+            }
+        }
+
         try
         {
             await Task.Delay(_insertDelay);
             if (_fail(number))
             {
                 Interlocked.Increment(ref _failed);
-                await RefuseAsync(context);
+                await RefuseAsync(context, Release);
             }
             else
             {
-                await ForwardAsync(context, body);
+                await ForwardAsync(context, body, Release);
             }
         }
         finally
         {
-            Interlocked.Decrement(ref _inFlight);
+            Release();
         }
     }
 
-    private static async Task RefuseAsync(HttpListenerContext context)
+    private static async Task RefuseAsync(HttpListenerContext context, Action beforeAnswer)
     {
+        beforeAnswer();
         context.Response.StatusCode = 500;
         byte[] message = "Code: 999. DB::Exception: injected failure"u8.ToArray();
         // A fixed length, never chunked: HttpListener on Linux can leave a chunked response's
@@ -136,7 +148,7 @@ public sealed class FaultInjectingProxy : IDisposable
         context.Response.Close();
     }
 
-    private async Task ForwardAsync(HttpListenerContext context, MemoryStream body)
+    private async Task ForwardAsync(HttpListenerContext context, MemoryStream body, Action? beforeAnswer = null)
     {
         using var request = new HttpRequestMessage(new HttpMethod(context.Request.HttpMethod), new Uri(_target, context.Request.Url!.PathAndQuery));
         if (context.Request.HttpMethod != "GET")
@@ -171,6 +183,7 @@ public sealed class FaultInjectingProxy : IDisposable
         }
 
         byte[] answer = await response.Content.ReadAsByteArrayAsync();
+        beforeAnswer?.Invoke();
         context.Response.ContentLength64 = answer.Length;
         await context.Response.OutputStream.WriteAsync(answer);
         context.Response.Close();
