@@ -38,6 +38,12 @@ read -r t_wall t_user t_sys t_rss _ <"$work/tshark.measure"
 say "tshark: wall ${t_wall}s cpu $(awk -v u="$t_user" -v s="$t_sys" 'BEGIN{print u+s}')s max_rss ${t_rss}kB keys $(wc -l <"$work/tshark.keys") packets $(awk '{s+=$4} END{print s}' "$work/tshark.keys")"
 keys=$(wc -l <"$work/tshark.keys")
 
+# Each run replays the capture through ours and then through pmacctd, checks both against
+# tshark's totals and appends a line to $work/runs.txt; RUNS runs (default 5) alternate the two
+# tools, and the medians come last. (The body is not indented: it holds a here-document.)
+runs_file="$work/runs.txt"; : >"$runs_file"
+one_run() {
+say "--- run $1 of $RUNS ---"
 # --- ours ----------------------------------------------------------------------------------
 ch 'DROP DATABASE IF EXISTS cmp' >/dev/null
 read -r o_wall o_user o_sys o_rss o_alloc < <(measured dotnet "$host_dll" replay --sensor cmp "$capture" \
@@ -221,3 +227,20 @@ awk -v n="$PACKETS" -v o="$o_secs" -v p="$p_secs" -v t="$t_wall" -v ook="$ours_o
   if (ook != "yes") { print "ratios: none (telemetry INVALID)"; exit }
   if (pok == "yes") printf "telemetry / pmacctd = %.2fx, ", p/o; else printf "telemetry / pmacctd = INVALID, "
   printf "telemetry / tshark = %.1fx\n", t/o }' | tee -a "$report"
+echo "$o_secs $p_secs $o_rss $peak_pss $ours_ok $pm_ok" >>"$runs_file"
+}
+
+for run in $(seq "$RUNS"); do one_run "$run"; done
+# Medians over the runs whose totals checked out (a run with a failed check is listed, not counted).
+awk -v n="$PACKETS" -v runs="$RUNS" '
+  function med(a, k,   i, j, t) { for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+  $5 == "yes" { o[++no] = n / $1; r[no] = $3 }
+  $6 == "yes" { p[++np] = n / $2; m[np] = $4 }
+  $5 == "yes" && $6 == "yes" { q[++nq] = $2 / $1 }
+  END {
+    if (no == 0) { print "medians: none (no telemetry run checked out)"; exit }
+    printf "medians over %d runs: telemetry %.0f packets/s (%d valid), max_rss %.0f kB", runs, med(o, no), no, med(r, no)
+    if (np > 0) printf "; pmacctd %.0f packets/s (%d valid), peak_pss %.0f kB; ratio of medians %.2fx; median of per-run ratios %.2fx; memory %.1fx less",
+      med(p, np), np, med(m, np), med(o, no) / med(p, np), med(q, nq), med(m, np) / med(r, no)
+    printf "\n" }' "$runs_file" | tee -a "$report"

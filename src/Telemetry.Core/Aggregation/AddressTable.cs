@@ -150,6 +150,19 @@ public sealed class AddressTable<TValue> : IEnumerable<KeyValuePair<AddressPortK
 
     public bool ContainsKey(in AddressPortKey key) => TryGetValue(key, out _);
 
+    /// <summary>The row of an address and port key, or a null reference when the table has none.</summary>
+    public ref TValue GetValueRefOrNullRef(scoped in IpAddr address, PortKey port)
+    {
+        if (address.IsV4)
+        {
+            return ref Stored.GetValueRefOrNullRef(CompactAddressKey.V4(address.V4, port));
+        }
+
+        return ref _v6.TryGetValue(new V6AddressKey(address), out uint index)
+            ? ref Stored.GetValueRefOrNullRef(CompactAddressKey.V6(index, port))
+            : ref Unsafe.NullRef<TValue>();
+    }
+
     public IpAddr AddressOf(in CompactAddressKey key) => key.IsV6 ? _v6.EntryAt((int)key.Address).Key.Address : IpAddr.FromV4(key.Address);
 
     public AddressPortKey KeyOf(in CompactAddressKey key) => new(AddressOf(key), key.Port);

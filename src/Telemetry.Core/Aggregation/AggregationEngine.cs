@@ -159,9 +159,9 @@ public sealed partial class AggregationEngine : IAsyncDisposable
     }
 
     /// <summary>
-    /// The shard that owns an address: a packet's target and port rows go to its destination's
-    /// shard, its source row to its source's shard, so target and source keys never meet in two
-    /// shards and only the small port table needs merging.
+    /// The shard that owns an address: every packet goes to its destination's shard, so a
+    /// target row and every (target, source, port) triple live in one shard only, and each
+    /// packet is one item for one shard. Source and port rows are merged at flush.
     /// </summary>
     public int ShardOf(in Telemetry.Core.Net.IpAddr address) =>
         _shards.Length == 1 ? 0 : (int)((uint)(address.Hash64() >> 32) % (uint)_shards.Length);
@@ -302,13 +302,13 @@ public sealed partial class AggregationEngine : IAsyncDisposable
             var key = (tables.SensorId, tables.WindowStartNs);
             if (_pending.TryGetValue(key, out Pending? pending))
             {
-                // Shards own disjoint target and source keys; only port rows meet here. The
-                // distinct counts of two shards' port rows are disjoint, so they add; a second
-                // partial from the same shard (late packets, a window reopened after a flush)
-                // counted against a fresh fingerprint set, so it keeps its own port rows.
-                if (pending.Merged.Add(closed.Shard))
+                // Shards own disjoint destinations, so target rows never meet; source rows of a
+                // source seen by both shards and port rows do, and merge (WindowTables.TakeFrom).
+                // A second partial from the same shard (late packets, a window reopened after a
+                // flush) counted against a fresh fingerprint set, so it keeps its own rows.
+                if (!pending.HasMerged(tables.Shard))
                 {
-                    pending.Parts[0].TakePortsFrom(tables);
+                    WindowTables.Merge(pending.Merged, tables);
                 }
 
                 pending.Parts.Add(tables);
@@ -316,7 +316,7 @@ public sealed partial class AggregationEngine : IAsyncDisposable
             }
             else
             {
-                _pending.Add(key, new Pending(tables, closed.ClosedByEpoch, closed.Shard));
+                _pending.Add(key, new Pending(tables, closed.ClosedByEpoch));
             }
         }
 
@@ -444,13 +444,26 @@ public sealed partial class AggregationEngine : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Error, Message = "Flush of {Windows} windows failed; their rows are lost")]
     private partial void LogFlushFailed(Exception exception, int windows);
 
-    private sealed class Pending(WindowTables first, long requiredEpoch, int shard)
+    private sealed class Pending(WindowTables first, long requiredEpoch)
     {
         /// <summary>The shards' partials of one window; the first holds the merged port table.</summary>
         public List<WindowTables> Parts { get; } = [first];
 
-        /// <summary>Shards whose port rows are in the first part's port table.</summary>
-        public HashSet<int> Merged { get; } = [shard];
+        /// <summary>The first partial of each shard, merged (<see cref="WindowTables.Merge"/>); the first holds the port table.</summary>
+        public List<WindowTables> Merged { get; } = [first];
+
+        public bool HasMerged(int shard)
+        {
+            foreach (WindowTables part in Merged)
+            {
+                if (part.Shard == shard)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
 
         public long RequiredEpoch { get; set; } = requiredEpoch;
     }

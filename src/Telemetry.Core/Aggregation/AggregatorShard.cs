@@ -192,8 +192,7 @@ internal sealed class AggregatorShard
                 keys -= tables.KeyCount;
             }
 
-            // A packet split across two shards is counted once, by its destination's shard.
-            if (tables.IsLate && (item.Skip & TableSkip.TargetAndPort) == 0)
+            if (tables.IsLate)
             {
                 late++;
             }

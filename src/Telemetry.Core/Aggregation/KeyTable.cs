@@ -131,6 +131,20 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
 
     public bool TryGetValue(in TKey key, out TValue value)
     {
+        ref TValue found = ref GetValueRefOrNullRef(key);
+        if (Unsafe.IsNullRef(ref found))
+        {
+            value = default!;
+            return false;
+        }
+
+        value = found;
+        return true;
+    }
+
+    /// <summary>The value of a key in the table (valid as <see cref="EntryAt"/>'s), or a null reference when the key is not in it.</summary>
+    public ref TValue GetValueRefOrNullRef(scoped in TKey key)
+    {
         ulong hash = key.Hash;
         SlotArray slots = _slots;
         int mask = slots.Mask;
@@ -139,13 +153,40 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
             ulong slot = slots[i];
             if ((uint)(slot >> 32) == (uint)(hash >> 32) && Entry((int)(uint)slot - 1).Key.Equals(key))
             {
-                value = Entry((int)(uint)slot - 1).Value;
-                return true;
+                return ref Entry((int)(uint)slot - 1).Value;
             }
         }
 
-        value = default!;
-        return false;
+        return ref Unsafe.NullRef<TValue>();
+    }
+
+    /// <summary>
+    /// Removes every entry for which <paramref name="remove"/> holds, keeping the others in
+    /// insertion order, and puts the slots back from the entries left: one pass over the
+    /// entries and a rehash, with no new memory. Entry positions change.
+    /// </summary>
+    public void RemoveWhere(Func<TKey, TValue, bool> remove)
+    {
+        int kept = 0;
+        for (int i = 0; i < _count; i++)
+        {
+            ref TableEntry<TKey, TValue> entry = ref Entry(i);
+            if (!remove(entry.Key, entry.Value))
+            {
+                if (kept != i)
+                {
+                    Entry(kept) = entry;
+                }
+
+                kept++;
+            }
+        }
+
+        if (kept != _count)
+        {
+            _count = kept;
+            Rehash(_slots.Length);
+        }
     }
 
     public bool ContainsKey(in TKey key) => TryGetValue(key, out _);

@@ -110,19 +110,6 @@ public struct SourceStats
     public uint FirstTarget;
 }
 
-/// <summary>Which of a packet's tables a shard skips; the default, none, updates all three.</summary>
-[Flags]
-public enum TableSkip : byte
-{
-    None = 0,
-
-    /// <summary>The source table is updated by the shard that owns the source address.</summary>
-    Source = 1,
-
-    /// <summary>The target and port tables are updated by the shard that owns the destination address.</summary>
-    TargetAndPort = 2,
-}
-
 /// <summary>What the aggregator needs of one decoded packet.</summary>
 public struct RollupInput
 {
@@ -133,7 +120,6 @@ public struct RollupInput
     public ushort Port;
     public byte Protocol;
     public TrafficClass Class;
-    public TableSkip Skip;
 
     public static RollupInput From(in PacketFacts facts) => new()
     {

@@ -1,18 +1,20 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using Telemetry.Core.Net;
 
 namespace Telemetry.Core.Aggregation;
 
 /// <summary>
 /// The three rollup tables of one sensor and one window, as one shard (or, after merging,
 /// all shards) saw them, and the fingerprints that make their distinct counts exact.
-/// A packet's target and port rows are kept by its destination's shard, its source row by its
-/// source's shard (<see cref="TableSkip"/>); so is each distinct count, by the shard that sees
-/// every packet it depends on: a target's sources and a port's targets by the destination's
-/// shard, a source's targets and a port's sources by the source's shard. Each shard's partial
-/// port row then holds a disjoint part of every count, and merging the partials is addition.
-/// A port's distinct targets need no fingerprints of their own: the target table's key is
-/// (destination, port), so a new target row is a new target of its port; likewise a new
-/// source row is a new source of its port. Only (target, source, port) triples are kept.
+/// Every packet goes to its destination's shard, which updates all three rows; so each
+/// (target, source, port) triple is seen by one shard only, and a target's sources and a
+/// source's targets, counted per shard, are disjoint between shards and add up. A source that
+/// sends to destinations of several shards has a row in each, which <see cref="Merge"/> adds
+/// together, correcting its port's distinct sources. A port's distinct targets need no
+/// fingerprints of their own: the target table's key is (destination, port), so a new target
+/// row is a new target of its port; likewise a new source row is a new source of its port
+/// (of this partial). Only (target, source, port) triples are kept.
 /// </summary>
 public sealed class WindowTables : IDisposable
 {
@@ -101,39 +103,23 @@ public sealed class WindowTables : IDisposable
     public void Prefetch(in RollupInput packet)
     {
         var port = new PortKey(packet.Protocol, packet.Class, packet.Port);
-        if ((packet.Skip & TableSkip.TargetAndPort) == 0)
-        {
-            Targets.Prefetch(packet.Destination, port);
-        }
-
-        if ((packet.Skip & TableSkip.Source) == 0)
-        {
-            Sources.Prefetch(packet.Source, port);
-        }
+        Targets.Prefetch(packet.Destination, port);
+        Sources.Prefetch(packet.Source, port);
     }
 
     /// <summary>
     /// Second stage, some packets after <see cref="Prefetch"/>: with the home slots in cache,
     /// starts loading the target and source entries they point to, so a packet of an existing
-    /// row does not wait for its entry either; and, only when every row the packet touches
-    /// looks present (the one case <see cref="Add"/> may consult the fingerprint set), the
-    /// fingerprint's slot. Most darknet packets make a new row and never need the set.
+    /// row does not wait for its entry either; and, only when both rows look present (the one
+    /// case <see cref="Add"/> may consult the fingerprint set), the fingerprint's slot. Most
+    /// darknet packets make a new row and never need the set.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PrefetchEntries(in RollupInput packet)
     {
         var port = new PortKey(packet.Protocol, packet.Class, packet.Port);
-        bool present = true;
-        if ((packet.Skip & TableSkip.TargetAndPort) == 0)
-        {
-            present = Targets.PrefetchEntry(packet.Destination, port);
-        }
-
-        if ((packet.Skip & TableSkip.Source) == 0)
-        {
-            present &= Sources.PrefetchEntry(packet.Source, port);
-        }
-
+        bool present = Targets.PrefetchEntry(packet.Destination, port);
+        present &= Sources.PrefetchEntry(packet.Source, port);
         if (present)
         {
             PrefetchFingerprint(packet);
@@ -149,8 +135,6 @@ public sealed class WindowTables : IDisposable
     public void Add(in RollupInput packet)
     {
         var port = new PortKey(packet.Protocol, packet.Class, packet.Port);
-        bool doTarget = (packet.Skip & TableSkip.TargetAndPort) == 0;
-        bool doSource = (packet.Skip & TableSkip.Source) == 0;
 
         // An entry remembers the other address of its first packet when that is a nonzero IPv4
         // address (0 stands for none), which is all it needs to recognise that triple later.
@@ -158,41 +142,31 @@ public sealed class WindowTables : IDisposable
         uint target4 = packet.Destination.IsV4 ? packet.Destination.V4 : 0;
         long taken = 0;
 
-        ref TargetStats target = ref Unsafe.NullRef<TargetStats>();
-        bool targetExists = true;
-        if (doTarget)
+        ref TargetStats target = ref Targets.GetValueRefOrAddDefault(packet.Destination, port, out bool targetExists);
+        if (!targetExists)
         {
-            target = ref Targets.GetValueRefOrAddDefault(packet.Destination, port, out targetExists);
-            if (!targetExists)
-            {
-                target.FirstSource = source4;
-                taken += TargetEntryBytes + (packet.Destination.IsV4 ? 0 : V6AddressBytes);
-            }
+            target.FirstSource = source4;
+            taken += TargetEntryBytes + (packet.Destination.IsV4 ? 0 : V6AddressBytes);
         }
 
-        ref SourceStats source = ref Unsafe.NullRef<SourceStats>();
-        bool sourceExists = true;
-        if (doSource)
+        ref SourceStats source = ref Sources.GetValueRefOrAddDefault(packet.Source, port, out bool sourceExists);
+        if (!sourceExists)
         {
-            source = ref Sources.GetValueRefOrAddDefault(packet.Source, port, out sourceExists);
-            if (!sourceExists)
-            {
-                source.FirstTarget = target4;
-                taken += SourceEntryBytes + (packet.Source.IsV4 ? 0 : V6AddressBytes);
-            }
+            source.FirstTarget = target4;
+            taken += SourceEntryBytes + (packet.Source.IsV4 ? 0 : V6AddressBytes);
         }
 
         // Is (target, source, port) new to this partial? A new row makes it new; a row whose
         // first packet was this triple knows it; otherwise the fingerprint set decides. A triple
         // goes into the set only when no row remembers it, so its first packet on a new target
-        // or source row (most packets of a scan) costs no fingerprint and no set lookup.
+        // or source row (most packets of a scan) costs no fingerprint and no set lookup. (A row
+        // made by this packet without an IPv4 address to remember fails both tests: the set decides.)
         bool newTriple;
         if ((!targetExists && source4 != 0) || (!sourceExists && target4 != 0))
         {
             newTriple = true;
         }
-        else if ((targetExists && doTarget && source4 != 0 && target.FirstSource == source4)
-            || (sourceExists && doSource && target4 != 0 && source.FirstTarget == target4))
+        else if ((source4 != 0 && target.FirstSource == source4) || (target4 != 0 && source.FirstTarget == target4))
         {
             newTriple = false;
         }
@@ -202,59 +176,101 @@ public sealed class WindowTables : IDisposable
             taken += newTriple ? FingerprintBytes : 0;
         }
 
-        if (doTarget)
-        {
-            uint second = UnixSeconds.From(packet.TimestampNs);
-            target.FirstSecond = targetExists ? Math.Min(target.FirstSecond, second) : second;
-            target.LastSecond = targetExists ? Math.Max(target.LastSecond, second) : second;
-            target.Packets++;
-            target.Bytes += packet.IpBytes;
-            target.Sources += newTriple ? 1U : 0;
+        uint second = UnixSeconds.From(packet.TimestampNs);
+        target.FirstSecond = targetExists ? Math.Min(target.FirstSecond, second) : second;
+        target.LastSecond = targetExists ? Math.Max(target.LastSecond, second) : second;
+        target.Packets++;
+        target.Bytes += packet.IpBytes;
+        target.Sources += newTriple ? 1U : 0;
 
-            ref PortStats ports = ref Ports.GetValueRefOrAddDefault(port, out bool portExists);
-            taken += portExists ? 0 : PortEntryBytes;
-            ports.Packets++;
-            ports.Bytes += packet.IpBytes;
-            ports.Targets += targetExists ? 0U : 1;
-        }
+        source.Packets++;
+        source.Bytes += packet.IpBytes;
+        source.Targets += newTriple ? 1U : 0;
 
-        if (doSource)
-        {
-            source.Packets++;
-            source.Bytes += packet.IpBytes;
-            source.Targets += newTriple ? 1U : 0;
-            if (!sourceExists)
-            {
-                ref PortStats ports = ref Ports.GetValueRefOrAddDefault(port, out bool portExists);
-                taken += portExists ? 0 : PortEntryBytes;
-                ports.Sources++;
-            }
-        }
+        ref PortStats ports = ref Ports.GetValueRefOrAddDefault(port, out bool portExists);
+        taken += portExists ? 0 : PortEntryBytes;
+        ports.Packets++;
+        ports.Bytes += packet.IpBytes;
+        ports.Targets += targetExists ? 0U : 1;
+        ports.Sources += sourceExists ? 0U : 1;
 
         ApproximateBytes += taken;
     }
 
     /// <summary>
-    /// Adds the port table of another shard's partial of the same window into this one; the
-    /// target and source tables stay where they are (each shard owns its keys of those), and
-    /// the distinct counts of the partials are disjoint, so they add.
+    /// Merges one shard's partial of a window into the partials of the same window merged so
+    /// far (<paramref name="merged"/>, one per shard, in arrival order), then appends it there.
+    /// Target rows stay where they are: each shard owns its destinations, so no target row is in
+    /// two partials. A source that sent to destinations of several shards has a row in each:
+    /// the new partial's row is added into the merged one that holds the source (their distinct
+    /// targets are disjoint, being of different shards) and removed from the new partial, and
+    /// the port row, which counted that source in both, gives one back. The other sources keep
+    /// their rows where they are, so no table grows. Port rows add up in the first partial,
+    /// and the new partial's port table is left empty. A key is then charged
+    /// (<see cref="ApproximateBytes"/>) once in all, however many partials held it.
     /// </summary>
-    public void TakePortsFrom(WindowTables other)
+    public static void Merge(List<WindowTables> merged, WindowTables partial)
     {
-        long taken = 0;
-        for (int i = 0; i < other.Ports.Count; i++)
+        const int PrefetchDistance = 8;
+        WindowTables first = merged[0];
+        long released = 0;
+        KeyTable<CompactAddressKey, SourceStats> theirs = partial.Sources.Stored;
+        int count = theirs.Count;
+        for (int i = 0; i < count; i++)
         {
-            ref TableEntry<PortKey, PortStats> pair = ref other.Ports.EntryAt(i);
-            ref PortStats ports = ref Ports.GetValueRefOrAddDefault(pair.Key, out bool exists);
+            // An IPv4 key is the same 8 bytes in every table (an IPv6 one holds a per-table index).
+            if (i + PrefetchDistance < count && !theirs.EntryAt(i + PrefetchDistance).Key.IsV6)
+            {
+                first.Sources.Stored.Prefetch(theirs.EntryAt(i + PrefetchDistance).Key);
+            }
+
+            ref TableEntry<CompactAddressKey, SourceStats> pair = ref theirs.EntryAt(i);
+            IpAddr address = partial.Sources.AddressOf(pair.Key);
+            ref SourceStats source = ref Unsafe.NullRef<SourceStats>();
+            for (int m = 0; m < merged.Count && Unsafe.IsNullRef(ref source); m++)
+            {
+                source = ref merged[m].Sources.GetValueRefOrNullRef(address, pair.Key.Port);
+            }
+
+            if (Unsafe.IsNullRef(ref source))
+            {
+                continue;
+            }
+
+            source.Packets += pair.Value.Packets;
+            source.Bytes += pair.Value.Bytes;
+            source.Targets += pair.Value.Targets;
+            ref PortStats ports = ref first.Ports.GetValueRefOrNullRef(pair.Key.Port);
+            Debug.Assert(!Unsafe.IsNullRef(ref ports), "the merged port rows include every merged source row's port");
+            ports.Sources--;
+
+            // Every row counts at least one packet, so none marks a row taken.
+            pair.Value.Packets = 0;
+            released += SourceEntryBytes + (address.IsV4 ? 0 : V6AddressBytes);
+        }
+
+        if (released != 0)
+        {
+            theirs.RemoveWhere(static (_, value) => value.Packets == 0);
+        }
+
+        long taken = 0;
+        for (int i = 0; i < partial.Ports.Count; i++)
+        {
+            ref TableEntry<PortKey, PortStats> pair = ref partial.Ports.EntryAt(i);
+            ref PortStats ports = ref first.Ports.GetValueRefOrAddDefault(pair.Key, out bool exists);
             taken += exists ? 0 : PortEntryBytes;
+            released += PortEntryBytes;
             ports.Packets += pair.Value.Packets;
             ports.Bytes += pair.Value.Bytes;
             ports.Sources += pair.Value.Sources;
             ports.Targets += pair.Value.Targets;
         }
 
-        other.Ports.Clear();
-        ApproximateBytes += taken;
+        partial.Ports.Clear();
+        partial.ApproximateBytes -= released;
+        first.ApproximateBytes += taken;
+        merged.Add(partial);
     }
 
     /// <summary>Empties the tables and fingerprints, keeping their room.</summary>

@@ -237,26 +237,8 @@ public sealed partial class CaptureIngestor
                 }
 
                 var input = RollupInput.From(_facts);
-                int targetShard = _engine.ShardOf(input.Destination);
-                int sourceShard = _engine.ShardOf(input.Source);
-                ShardBatch batch = _batches[targetShard];
-                if (sourceShard != targetShard)
-                {
-                    ShardBatch sources = _batches[sourceShard];
-                    input.Skip = TableSkip.TargetAndPort;
-                    sources.Items[sources.Count++] = input;
-                    input.Skip = TableSkip.Source;
-                    batch.Items[batch.Count++] = input;
-                    if (sources.IsFull)
-                    {
-                        return false;
-                    }
-                }
-                else
-                {
-                    batch.Items[batch.Count++] = input;
-                }
-
+                ShardBatch batch = _batches[_engine.ShardOf(input.Destination)];
+                batch.Items[batch.Count++] = input;
                 if (batch.IsFull)
                 {
                     return false;

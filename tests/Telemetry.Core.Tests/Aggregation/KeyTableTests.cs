@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Telemetry.Core.Aggregation;
 using Telemetry.Core.Decode;
 using Telemetry.Core.Net;
@@ -92,6 +93,36 @@ public class KeyTableTests
         ref PortStats again = ref table.GetValueRefOrAddDefault(new PortKey(6, TrafficClass.TcpSyn, 443), out bool exists);
         Assert.False(exists);
         Assert.Equal(0UL, again.Packets);
+    }
+
+    [Fact]
+    public void RemoveWhere_DropsThoseKeys_KeepsTheRestInOrderAndFindable_WithoutGrowing()
+    {
+        var table = new KeyTable<AddressPortKey, SourceStats>();
+        for (uint i = 0; i < 100_000; i++)
+        {
+            table.GetValueRefOrAddDefault(Key(i, 23), out _).Packets = i;
+        }
+
+        long capacity = table.CapacityBytes;
+        table.RemoveWhere(static (_, value) => value.Packets % 3 == 0);
+
+        Assert.Equal(66_666, table.Count);
+        Assert.Equal(capacity, table.CapacityBytes);
+        Assert.Equal(Enumerable.Range(0, 100_000).Where(i => i % 3 != 0).Select(i => (ulong)i), table.Values.Select(v => v.Packets));
+        for (uint i = 0; i < 100_000; i++)
+        {
+            ref SourceStats found = ref table.GetValueRefOrNullRef(Key(i, 23));
+            Assert.Equal(i % 3 != 0, !Unsafe.IsNullRef(ref found));
+            Assert.True(Unsafe.IsNullRef(ref found) || found.Packets == i);
+        }
+
+        // A removed key is new again; a kept one is still there.
+        table.GetValueRefOrAddDefault(Key(3, 23), out bool removedExists);
+        table.GetValueRefOrAddDefault(Key(4, 23), out bool keptExists);
+        Assert.False(removedExists);
+        Assert.True(keptExists);
+        Assert.Equal(66_667, table.Count);
     }
 
     [Fact]
