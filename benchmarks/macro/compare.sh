@@ -241,6 +241,7 @@ awk -v n="$PACKETS" -v runs="$RUNS" '
   END {
     if (no == 0) { print "medians: none (no telemetry run checked out)"; exit }
     printf "medians over %d runs: telemetry %.0f packets/s (%d valid), max_rss %.0f kB", runs, med(o, no), no, med(r, no)
-    if (np > 0) printf "; pmacctd %.0f packets/s (%d valid), peak_pss %.0f kB; ratio of medians %.2fx; median of per-run ratios %.2fx; memory %.1fx less",
-      med(p, np), np, med(m, np), med(o, no) / med(p, np), med(q, nq), med(m, np) / med(r, no)
+    if (np > 0) printf "; pmacctd %.0f packets/s (%d valid), peak_pss %.0f kB; ratio of medians %.2fx; memory %.1fx less",
+      med(p, np), np, med(m, np), med(o, no) / med(p, np), med(m, np) / med(r, no)
+    if (nq > 0) printf "; median of the per-run ratios (%d runs valid for both) %.2fx", nq, med(q, nq)
     printf "\n" }' "$runs_file" | tee -a "$report"

@@ -303,7 +303,7 @@ public sealed partial class AggregationEngine : IAsyncDisposable
             if (_pending.TryGetValue(key, out Pending? pending))
             {
                 // Shards own disjoint destinations, so target rows never meet; source rows of a
-                // source seen by both shards and port rows do, and merge (WindowTables.TakeFrom).
+                // source seen by several shards and port rows do, and merge (WindowTables.Merge).
                 // A second partial from the same shard (late packets, a window reopened after a
                 // flush) counted against a fresh fingerprint set, so it keeps its own rows.
                 if (!pending.HasMerged(tables.Shard))
@@ -387,12 +387,6 @@ public sealed partial class AggregationEngine : IAsyncDisposable
 
             foreach (KeyValuePair<PortKey, PortStats> pair in tables.Ports)
             {
-                // A source shard's partial port row carries only distinct sources.
-                if (pair.Value.Packets == 0)
-                {
-                    continue;
-                }
-
                 var key = (pair.Key.Protocol, pair.Key.Port);
                 _topAccumulator[key] = _topAccumulator.GetValueOrDefault(key) + (long)pair.Value.Packets;
             }

@@ -21,7 +21,8 @@ public struct TableEntry<TKey, TValue>
 }
 
 /// <summary>
-/// The insert-only hash table behind the window tables. Keys and values sit inline in dense
+/// The hash table behind the window tables: keys are added one by one and removed only in bulk
+/// (<see cref="RemoveWhere"/>, when the flusher merges partials). Keys and values sit inline in dense
 /// entries in insertion order; a separate slot array (open addressing, linear
 /// probing, at most 3/4 full) holds 8-byte words of a 32-bit tag from the key's hash and the
 /// entry's position. A new key costs one slot read (and an append at the end of the entries,
@@ -36,9 +37,9 @@ public struct TableEntry<TKey, TValue>
 /// an entry's address needs no chunk lookup, and a large table's entries sit on huge pages like
 /// its slots. Being native memory, keys and values must hold no references. The slot array
 /// doubles in place (<see cref="SlotArray.Resize"/>) and is refilled from the entries.
-/// A reference returned by <see cref="GetValueRefOrAddDefault"/> or <see cref="EntryAt"/> is
-/// valid until the next key is added to the same table (the entries' block may move as it
-/// grows) or the table is cleared.
+/// A reference returned by <see cref="GetValueRefOrAddDefault"/>, <see cref="GetValueRefOrNullRef"/>
+/// or <see cref="EntryAt"/> is valid until the next key is added to the same table (the entries'
+/// block may move as it grows), keys are removed, or the table is cleared.
 /// </summary>
 public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TValue>>, IDisposable
     where TKey : unmanaged, ITableKey<TKey>
@@ -68,6 +69,10 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
     // Set by Clear, reset by the first insert: a second Clear of an unused table is not another idle window.
     private bool _cleared;
 
+    // The most keys the table held before a RemoveWhere since the last Clear (0 if none): what
+    // Clear judges the window's use by, so rows moved out do not make a full table look idle.
+    private int _heldBeforeRemoval;
+
     public KeyTable()
     {
         AddRoom(MaxLoad(MinSlots));
@@ -91,7 +96,7 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
     public TValue this[TKey key] =>
         TryGetValue(key, out TValue value) ? value : throw new KeyNotFoundException($"{key} is not in the table");
 
-    /// <summary>The entry at a position in insertion order (0 to <see cref="Count"/> - 1); valid until a key is added or the table is cleared.</summary>
+    /// <summary>The entry at a position in insertion order (0 to <see cref="Count"/> - 1); valid until a key is added or removed or the table is cleared.</summary>
     public ref TableEntry<TKey, TValue> EntryAt(int index)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)_count, nameof(index));
@@ -163,7 +168,9 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
     /// <summary>
     /// Removes every entry for which <paramref name="remove"/> holds, keeping the others in
     /// insertion order, and puts the slots back from the entries left: one pass over the
-    /// entries and a rehash, with no new memory. Entry positions change.
+    /// entries and a rehash, with no new memory. Entry positions change, so no reference from
+    /// <see cref="EntryAt"/> or a lookup survives it. The table keeps its room: for its next
+    /// <see cref="Clear"/>, it held as many keys as before the removal.
     /// </summary>
     public void RemoveWhere(Func<TKey, TValue, bool> remove)
     {
@@ -184,8 +191,10 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
 
         if (kept != _count)
         {
+            _heldBeforeRemoval = Math.Max(_heldBeforeRemoval, _count);
+            _slots.Clear();
             _count = kept;
-            Rehash(_slots.Length);
+            PutBackSlots();
         }
     }
 
@@ -261,7 +270,9 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
         }
 
         _cleared = true;
-        _idleUses = _count < MaxLoad(_slots.Length) / 4 ? _idleUses + 1 : 0;
+        int held = Math.Max(_count, _heldBeforeRemoval);
+        _heldBeforeRemoval = 0;
+        _idleUses = held < MaxLoad(_slots.Length) / 4 ? _idleUses + 1 : 0;
         if (_slots.Length >= ShrinkAbove && _idleUses >= IdleUsesBeforeShrink)
         {
             _idleUses = 0;
@@ -407,6 +418,13 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
         }
 
         slots.Resize(length);
+        PutBackSlots();
+    }
+
+    // Fills the (all empty) slot array from the entries.
+    private void PutBackSlots()
+    {
+        SlotArray slots = _slots;
         for (int i = 0; i < _count; i++)
         {
             ulong hash = Entry(i).Key.Hash;

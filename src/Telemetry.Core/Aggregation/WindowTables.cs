@@ -61,8 +61,10 @@ public sealed class WindowTables : IDisposable
     public FingerprintSet Seen { get; } = new();
 
     /// <summary>
-    /// Bytes charged for what the window holds, as the memory cap counts them: each key at its
-    /// table's full-load cost and 16 bytes per fingerprint. The arrays themselves
+    /// Bytes charged for what the window holds, as the memory cap counts them while the window
+    /// is open: each key at its table's full-load cost and 16 bytes per fingerprint. After
+    /// <see cref="Merge"/> the charge of source and port rows held by several partials is
+    /// counted once (the shards had released their partials' charge when they closed them). The arrays themselves
     /// (<see cref="CapacityBytes"/>) are up to about twice that just after a table doubles.
     /// </summary>
     public long ApproximateBytes { get; private set; }
@@ -205,7 +207,7 @@ public sealed class WindowTables : IDisposable
     /// the new partial's row is added into the merged one that holds the source (their distinct
     /// targets are disjoint, being of different shards) and removed from the new partial, and
     /// the port row, which counted that source in both, gives one back. The other sources keep
-    /// their rows where they are, so no table grows. Port rows add up in the first partial,
+    /// their rows where they are, so no source table grows. Port rows add up in the first partial,
     /// and the new partial's port table is left empty. A key is then charged
     /// (<see cref="ApproximateBytes"/>) once in all, however many partials held it.
     /// </summary>

@@ -126,6 +126,32 @@ public class KeyTableTests
     }
 
     [Fact]
+    public void RemoveWhere_EveryKey_LeavesNoSlotBehind_AndTheTableIsReusedAsFull()
+    {
+        // A merge can take every row out of a partial, which then goes back to the pool.
+        var table = new KeyTable<AddressPortKey, SourceStats>();
+        for (int window = 0; window < 10; window++)
+        {
+            for (uint i = 0; i < 100_000; i++)
+            {
+                ref SourceStats row = ref table.GetValueRefOrAddDefault(Key(i, 23), out bool exists);
+                Assert.False(exists);
+                row.Packets = 1;
+            }
+
+            long capacity = table.CapacityBytes;
+            table.RemoveWhere(static (_, _) => true);
+
+            Assert.Equal(0, table.Count);
+            Assert.True(Unsafe.IsNullRef(ref table.GetValueRefOrNullRef(Key(5, 23))));
+            table.Clear();
+
+            // Ten windows that each held 100,000 keys: none looks idle, so none shrinks the table.
+            Assert.Equal(capacity, table.CapacityBytes);
+        }
+    }
+
+    [Fact]
     public void Clear_KeepsRoomForAFullWindow_ButShrinksAfterEightSmallOnes()
     {
         var table = new KeyTable<AddressPortKey, SourceStats>();
