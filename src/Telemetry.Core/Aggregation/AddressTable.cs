@@ -134,18 +134,9 @@ public sealed class AddressTable<TValue> : IEnumerable<KeyValuePair<AddressPortK
 
     public bool TryGetValue(in AddressPortKey key, out TValue value)
     {
-        if (key.Address.IsV4)
-        {
-            return Stored.TryGetValue(CompactAddressKey.V4(key.Address.V4, key.Port), out value);
-        }
-
-        if (_v6.TryGetValue(new V6AddressKey(key.Address), out uint index))
-        {
-            return Stored.TryGetValue(CompactAddressKey.V6(index, key.Port), out value);
-        }
-
-        value = default!;
-        return false;
+        ref TValue found = ref GetValueRefOrNullRef(key.Address, key.Port);
+        value = Unsafe.IsNullRef(ref found) ? default : found;
+        return !Unsafe.IsNullRef(ref found);
     }
 
     public bool ContainsKey(in AddressPortKey key) => TryGetValue(key, out _);

@@ -64,8 +64,9 @@ public sealed class WindowTables : IDisposable
     /// Bytes charged for what the window holds, as the memory cap counts them while the window
     /// is open: each key at its table's full-load cost and 16 bytes per fingerprint. After
     /// <see cref="Merge"/> the charge of source and port rows held by several partials is
-    /// counted once (the shards had released their partials' charge when they closed them). The arrays themselves
-    /// (<see cref="CapacityBytes"/>) are up to about twice that just after a table doubles.
+    /// counted once (the shards had released their partials' charge when they closed them).
+    /// The arrays themselves (<see cref="CapacityBytes"/>) are up to about twice that just
+    /// after a table doubles.
     /// </summary>
     public long ApproximateBytes { get; private set; }
 
