@@ -273,18 +273,14 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
         int held = Math.Max(_count, _heldBeforeRemoval);
         _heldBeforeRemoval = 0;
         _idleUses = held < MaxLoad(_slots.Length) / 4 ? _idleUses + 1 : 0;
+        ClearSlots();
         if (_slots.Length >= ShrinkAbove && _idleUses >= IdleUsesBeforeShrink)
         {
             _idleUses = 0;
-            ClearSlots();
             _slots.Resize(_slots.Length / 2);
             // Entry room beyond what the smaller slot array can index is given back.
             _entries.Shrink(MaxLoad(_slots.Length) * (long)EntryBytes);
             SetRoom();
-        }
-        else
-        {
-            ClearSlots();
         }
 
         _count = 0;
