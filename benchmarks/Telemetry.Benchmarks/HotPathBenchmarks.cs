@@ -19,6 +19,7 @@ public class HotPathBenchmarks
     private byte[] _pcap = [];
     private readonly WindowTables _tables = new(0, 0);
     private readonly RollupInput[] _batch = new RollupInput[2048];
+    private Action<int>? _aggregate;
 
     [GlobalSetup]
     public void Setup() => _pcap = SyntheticCapture.Pcap(Packets);
@@ -63,10 +64,16 @@ public class HotPathBenchmarks
     public int FramingDecodeAggregate()
     {
         _tables.Clear();
-        var buffer = new ReadOnlySequence<byte>(_pcap);
+        DecodeInBatches(_pcap, _batch, _aggregate ??= count => Aggregate(_batch, count));
+        return _tables.KeyCount;
+    }
+
+    /// <summary>Frames and decodes a capture into <paramref name="batch"/>, handing each full batch (and the last, partial one) to <paramref name="aggregate"/> with its count.</summary>
+    internal static void DecodeInBatches(byte[] pcap, RollupInput[] batch, Action<int> aggregate)
+    {
+        var buffer = new ReadOnlySequence<byte>(pcap);
         using var reader = new CaptureReader();
         var facts = default(PacketFacts);
-        RollupInput[] batch = _batch;
         int count = 0;
         while (reader.TryReadPacket(ref buffer, out CapturedPacket packet))
         {
@@ -76,14 +83,13 @@ public class HotPathBenchmarks
                 batch[count++] = RollupInput.From(facts);
                 if (count == batch.Length)
                 {
-                    Aggregate(batch, count);
+                    aggregate(count);
                     count = 0;
                 }
             }
         }
 
-        Aggregate(batch, count);
-        return _tables.KeyCount;
+        aggregate(count);
     }
 
     private void Aggregate(RollupInput[] batch, int count)

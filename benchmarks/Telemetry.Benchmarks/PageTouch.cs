@@ -17,7 +17,10 @@ namespace Telemetry.Benchmarks;
 /// Each round writes one word per 4 KiB page of fresh memory (the first touch pays the page
 /// faults), writes them again (no faults), then follows a random cyclic chain of dependent
 /// loads through the whole buffer, which measures the latency of a load that misses every
-/// cache (and, with 4 KiB pages, the TLB). Five rounds, each on new memory while the earlier
+/// cache (and, with 4 KiB pages, the TLB), and then the same number of loads and stores to
+/// random lines whose addresses are known up front, none waiting for another, which measures
+/// how many misses one core keeps in flight (an update of a hash table's slot, without the
+/// table). Five rounds, each on new memory while the earlier
 /// ones stay alive, so the memory is fresh from the OS each time; prints each and the medians.
 /// </summary>
 internal static unsafe partial class PageTouch
@@ -39,6 +42,7 @@ internal static unsafe partial class PageTouch
         long words = mib * (1L << 20) / sizeof(ulong);
         var firsts = new List<double>();
         var chases = new List<double>();
+        var scatters = new List<double>();
         var kept = new List<ulong[]>();
         for (int round = 0; round < 5; round++)
         {
@@ -61,16 +65,19 @@ internal static unsafe partial class PageTouch
             double first = Touch(memory, words);
             double again = Touch(memory, words);
             double chase = Chase(memory, words);
+            double scatter = Scatter(memory, words);
             long pages = words / PageWords;
             firsts.Add(first * 1000 / pages);
             chases.Add(chase);
-            Console.WriteLine($"round {round + 1}: {kind} {mib} MiB, {pages} pages of 4 KiB: first touch {first:F0} ms ({first * 1000 / pages:F2} µs/page), again {again:F1} ms; random dependent load {chase:F1} ns");
+            scatters.Add(scatter);
+            Console.WriteLine($"round {round + 1}: {kind} {mib} MiB, {pages} pages of 4 KiB: first touch {first:F0} ms ({first * 1000 / pages:F2} µs/page), again {again:F1} ms; random dependent load {chase:F1} ns; independent random load and store {scatter:F1} ns");
         }
 
         firsts.Sort();
         chases.Sort();
+        scatters.Sort();
         double median = firsts[firsts.Count / 2];
-        Console.WriteLine($"median first touch: {median:F2} µs per 4 KiB of {kind} memory ({4.0 / 1024 / (median * 1e-6):F0} MiB/s); median random dependent load: {chases[chases.Count / 2]:F1} ns");
+        Console.WriteLine($"median first touch: {median:F2} µs per 4 KiB of {kind} memory ({4.0 / 1024 / (median * 1e-6):F0} MiB/s); median random dependent load: {chases[chases.Count / 2]:F1} ns; median independent random load and store: {scatters[scatters.Count / 2]:F1} ns");
         GC.KeepAlive(kept);
     }
 
@@ -121,6 +128,36 @@ internal static unsafe partial class PageTouch
 
         double elapsed = stopwatch.Elapsed.TotalNanoseconds;
         GC.KeepAlive(at);
+        return elapsed / ChaseLoads;
+    }
+
+    /// <summary>
+    /// Times <see cref="ChaseLoads"/> updates (a load and a store) of one word in random lines
+    /// of the buffer, the lines drawn up front so no address waits for a load. Returns
+    /// nanoseconds per update: the latency of a miss divided by the misses in flight.
+    /// </summary>
+    private static double Scatter(ulong* memory, long words)
+    {
+        const int LineWords = 64 / sizeof(ulong);
+        long lines = words / LineWords;
+        var at = new long[ChaseLoads];
+        var random = new Random(29);
+        for (int i = 0; i < at.Length; i++)
+        {
+            at[i] = random.NextInt64(lines) * LineWords;
+        }
+
+        ulong sum = 0;
+        var stopwatch = Stopwatch.StartNew();
+        for (int i = 0; i < at.Length; i++)
+        {
+            ulong word = memory[at[i]];
+            sum += word;
+            memory[at[i]] = word + 1;
+        }
+
+        double elapsed = stopwatch.Elapsed.TotalNanoseconds;
+        GC.KeepAlive(sum);
         return elapsed / ChaseLoads;
     }
 

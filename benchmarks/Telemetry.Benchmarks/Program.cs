@@ -18,6 +18,12 @@ public static class Program
             return;
         }
 
+        if (args.Length > 0 && args[0] == "hotpath-parts")
+        {
+            HotPathParts.Run(args[1..]);
+            return;
+        }
+
         if (args.Length > 0 && args[0] == "pagetouch")
         {
             PageTouch.Run(args[1..]);
