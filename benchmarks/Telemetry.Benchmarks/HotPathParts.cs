@@ -15,8 +15,8 @@ namespace Telemetry.Benchmarks;
 /// </summary>
 internal static class HotPathParts
 {
-    private const int Packets = 1_000_000;
-    private const int Distance = 8;
+    private const int Packets = HotPathBenchmarks.Packets;
+    private const int Distance = HotPathBenchmarks.PrefetchDistance;
 
     private static readonly string[] Parts = ["decode", "targets", "+sources", "+ports", "Add"];
 
@@ -68,21 +68,7 @@ internal static class HotPathParts
 
         if (part == Parts.Length - 1)
         {
-            for (int i = 0; i < count; i++)
-            {
-                if (i + (2 * Distance) < count)
-                {
-                    tables.Prefetch(batch[i + (2 * Distance)]);
-                }
-
-                if (i + Distance < count)
-                {
-                    tables.PrefetchEntries(batch[i + Distance]);
-                }
-
-                tables.Add(batch[i]);
-            }
-
+            HotPathBenchmarks.Aggregate(tables, batch, count);
             return;
         }
 
