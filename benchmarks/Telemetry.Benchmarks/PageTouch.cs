@@ -21,7 +21,8 @@ namespace Telemetry.Benchmarks;
 /// cache (and, with 4 KiB pages, the TLB), and then the same number of loads and stores to
 /// random lines whose addresses are known up front, none waiting for another, which measures
 /// how many misses one core keeps in flight (an update of a hash table's slot, without the
-/// table). Five rounds, each on new memory while the earlier
+/// table), and last a chain of dependent loads whose lines were prefetched ahead, which shows
+/// whether software prefetches land (a hash table's probes are prefetched, then read). Five rounds, each on new memory while the earlier
 /// ones stay alive, so the memory is fresh from the OS each time; prints each and the medians.
 /// </summary>
 internal static unsafe partial class PageTouch
