@@ -22,8 +22,9 @@ namespace Telemetry.Benchmarks;
 /// random lines whose addresses are known up front, none waiting for another, which measures
 /// how many misses one core keeps in flight (an update of a hash table's slot, without the
 /// table), and last a chain of dependent loads whose lines were prefetched ahead, which shows
-/// whether software prefetches land (a hash table's probes are prefetched, then read). Five rounds, each on new memory while the earlier
-/// ones stay alive, so the memory is fresh from the OS each time; prints each and the medians.
+/// whether software prefetches land (a hash table's probes are prefetched, then read). Five
+/// rounds, each on new memory while the earlier ones stay alive, so the memory is fresh from the
+/// OS each time; prints each and the medians.
 /// </summary>
 internal static unsafe partial class PageTouch
 {
@@ -32,6 +33,7 @@ internal static unsafe partial class PageTouch
     private const int MadviseHugePage = 14;
     private const int ChaseLoads = 4 << 20;
     private const int PrefetchAhead = 32;
+    private const int LineWords = 64 / sizeof(ulong);
 
     public static void Run(string[] args)
     {
@@ -106,7 +108,6 @@ internal static unsafe partial class PageTouch
     /// </summary>
     private static double Chase(ulong* memory, long words)
     {
-        const int LineWords = 64 / sizeof(ulong);
         long lines = words / LineWords;
         var order = new int[lines];
         for (int i = 0; i < order.Length; i++)
@@ -145,15 +146,7 @@ internal static unsafe partial class PageTouch
     /// </summary>
     private static double Scatter(ulong* memory, long words)
     {
-        const int LineWords = 64 / sizeof(ulong);
-        long lines = words / LineWords;
-        var at = new long[ChaseLoads];
-        var random = new Random(29);
-        for (int i = 0; i < at.Length; i++)
-        {
-            at[i] = random.NextInt64(lines) * LineWords;
-        }
-
+        long[] at = RandomLines(words, ChaseLoads, seed: 29);
         ulong sum = 0;
         var stopwatch = Stopwatch.StartNew();
         for (int i = 0; i < at.Length; i++)
@@ -180,15 +173,7 @@ internal static unsafe partial class PageTouch
     /// </summary>
     private static double Prefetched(ulong* memory, long words)
     {
-        const int LineWords = 64 / sizeof(ulong);
-        long lines = words / LineWords;
-        var at = new long[ChaseLoads + PrefetchAhead];
-        var random = new Random(31);
-        for (int i = 0; i < at.Length; i++)
-        {
-            at[i] = random.NextInt64(lines) * LineWords;
-        }
-
+        long[] at = RandomLines(words, ChaseLoads + PrefetchAhead, seed: 31);
         ulong word = 0;
         var stopwatch = Stopwatch.StartNew();
         for (int i = 0; i < ChaseLoads; i++)
@@ -198,13 +183,27 @@ internal static unsafe partial class PageTouch
                 Sse.Prefetch0(memory + at[i + PrefetchAhead]);
             }
 
-            // The words are line indices below 2^62, so the shift is 0, but the load must wait for it.
+            // Every word of the buffer is far below 2^62 (page and line offsets, counts), so the shift is 0, but the load must wait for it.
             word = memory[at[i] + (long)(word >> 62)];
         }
 
         double elapsed = stopwatch.Elapsed.TotalNanoseconds;
         GC.KeepAlive(word);
         return elapsed / ChaseLoads;
+    }
+
+    /// <summary>The word offsets of <paramref name="count"/> lines of the buffer drawn at random (with repeats), from a fixed seed.</summary>
+    private static long[] RandomLines(long words, int count, int seed)
+    {
+        long lines = words / LineWords;
+        var at = new long[count];
+        var random = new Random(seed);
+        for (int i = 0; i < at.Length; i++)
+        {
+            at[i] = random.NextInt64(lines) * LineWords;
+        }
+
+        return at;
     }
 
     [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
