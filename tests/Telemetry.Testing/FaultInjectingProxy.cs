@@ -122,7 +122,8 @@ public sealed class FaultInjectingProxy : IDisposable
             if (_fail(number))
             {
                 Interlocked.Increment(ref _failed);
-                await RefuseAsync(context, Release);
+                Release();
+                await RefuseAsync(context);
             }
             else
             {
@@ -135,9 +136,8 @@ public sealed class FaultInjectingProxy : IDisposable
         }
     }
 
-    private static async Task RefuseAsync(HttpListenerContext context, Action beforeAnswer)
+    private static async Task RefuseAsync(HttpListenerContext context)
     {
-        beforeAnswer();
         context.Response.StatusCode = 500;
         byte[] message = "Code: 999. DB::Exception: injected failure"u8.ToArray();
         // A fixed length, never chunked: HttpListener on Linux can leave a chunked response's

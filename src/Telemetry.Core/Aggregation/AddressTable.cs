@@ -92,7 +92,7 @@ public sealed class AddressTable<TValue> : IEnumerable<KeyValuePair<AddressPortK
     /// <summary>Times the row table or the IPv6 side table doubled since the last <see cref="Clear"/>.</summary>
     public int Growths => Stored.Growths + _v6.Growths;
 
-    /// <summary>Distinct IPv6 addresses the rows hold.</summary>
+    /// <summary>Distinct IPv6 addresses the rows have held since the last <see cref="Clear"/> (a merge that removes rows keeps their addresses).</summary>
     public int V6Addresses => _v6.Count;
 
     /// <summary>Makes room for <paramref name="keys"/> rows, <paramref name="v6Addresses"/> of their addresses IPv6, without growing.</summary>

@@ -267,7 +267,7 @@ internal sealed class AggregatorShard
                 _last = null;
             }
 
-            await _engine.Closed.Writer.WriteAsync(new ClosedWindow(tables, epoch, Index)).ConfigureAwait(false);
+            await _engine.Closed.Writer.WriteAsync(new ClosedWindow(tables, epoch)).ConfigureAwait(false);
         }
 
         _closing.Clear();

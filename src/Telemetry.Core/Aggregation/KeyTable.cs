@@ -36,7 +36,8 @@ public struct TableEntry<TKey, TValue>
 /// copies no entries as it grows (when it outgrows the reservation, the kernel moves its pages),
 /// an entry's address needs no chunk lookup, and a large table's entries sit on huge pages like
 /// its slots. Being native memory, keys and values must hold no references. The slot array
-/// doubles in place (<see cref="SlotArray.Resize"/>) and is refilled from the entries.
+/// doubles through <see cref="SlotArray.Resize"/> (in place while its reservation has room) and
+/// is refilled from the entries.
 /// A reference returned by <see cref="GetValueRefOrAddDefault"/>, <see cref="GetValueRefOrNullRef"/>
 /// or <see cref="EntryAt"/> is valid until the next key is added to the same table (the entries'
 /// block may move as it grows), keys are removed, or the table is cleared.
@@ -402,7 +403,7 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
         _growths++;
     }
 
-    // Grows the slot array where it is (SlotArray.Resize) and puts every entry back from its key:
+    // Resizes the slot array (SlotArray.Resize: in place while its reservation has room) and puts every entry back from its key:
     // the entries, in insertion order, say where each slot word goes, so nothing old need survive.
     private void Rehash(int length)
     {

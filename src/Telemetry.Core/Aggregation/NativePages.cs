@@ -13,9 +13,6 @@ internal static unsafe partial class NativePages
     /// <summary>Bytes of a huge page, and the boundary mappings that want them start on.</summary>
     public const int HugePageBytes = 2 << 20;
 
-    /// <summary>Bytes of a base page.</summary>
-    public const int PageBytes = 4096;
-
     public const int None = 0;
     public const int ReadWrite = 0x1 | 0x2; // PROT_READ | PROT_WRITE
 

@@ -34,4 +34,4 @@ public sealed class ShardBatch
 }
 
 /// <summary>A shard's partial of one sensor's window, closed by watermark, flush or memory pressure.</summary>
-public readonly record struct ClosedWindow(WindowTables Tables, long ClosedByEpoch, int Shard);
+public readonly record struct ClosedWindow(WindowTables Tables, long ClosedByEpoch);

@@ -228,11 +228,14 @@ public sealed class WindowTables : IDisposable
             }
 
             ref TableEntry<CompactAddressKey, SourceStats> pair = ref theirs.EntryAt(i);
-            IpAddr address = partial.Sources.AddressOf(pair.Key);
+            bool v6 = pair.Key.IsV6;
+            IpAddr address = v6 ? partial.Sources.AddressOf(pair.Key) : default;
             ref SourceStats source = ref Unsafe.NullRef<SourceStats>();
             for (int m = 0; m < merged.Count && Unsafe.IsNullRef(ref source); m++)
             {
-                source = ref merged[m].Sources.GetValueRefOrNullRef(address, pair.Key.Port);
+                source = ref v6
+                    ? ref merged[m].Sources.GetValueRefOrNullRef(address, pair.Key.Port)
+                    : ref merged[m].Sources.Stored.GetValueRefOrNullRef(pair.Key);
             }
 
             if (Unsafe.IsNullRef(ref source))
@@ -249,7 +252,7 @@ public sealed class WindowTables : IDisposable
 
             // Every row counts at least one packet, so none marks a row taken.
             pair.Value.Packets = 0;
-            released += SourceEntryBytes + (address.IsV4 ? 0 : V6AddressBytes);
+            released += SourceEntryBytes + (v6 ? V6AddressBytes : 0);
         }
 
         if (released != 0)

@@ -58,9 +58,14 @@ public class AddressSpaceTests
         }
 
         using var region = new NativeRegion(1L << 34);
-        region.Open(32L << 20); // the whole first reservation
+
+        // A 2 MiB block reserves the minimum, 32 MiB (eight times 2 MiB is less), which 32 MiB
+        // then fills; opening it from empty would have reserved eight times 32 MiB.
+        region.Open(2L << 20);
+        region.Open(32L << 20);
         region.Base[0] = 3;
         region.Base[(32 << 20) - 1] = 4;
+        byte* before = region.Base;
         NativePages.RefuseMoves = true;
         try
         {
@@ -71,6 +76,7 @@ public class AddressSpaceTests
             NativePages.RefuseMoves = false;
         }
 
+        Assert.NotEqual((nint)before, (nint)region.Base); // outgrew its reservation: moved (here, copied)
         Assert.Equal(64L << 20, region.OpenBytes);
         Assert.Equal(7, region.Base[0] + region.Base[(32 << 20) - 1]);
         Assert.Equal(0, region.Base[region.OpenBytes - 1]);
