@@ -26,9 +26,9 @@ namespace Telemetry.Benchmarks;
 public class AggregationBenchmarks
 {
     private const int Packets = 2_000_000;
-    private const int Distance = 8;
     private RollupInput[] _packets = [];
     private readonly WindowTables _tables = new(0, 0);
+    private readonly PrefetchPipeline _prefetch = new();
     private readonly Dictionary<AddressPortKey, TargetStats> _dictionary = [];
     private readonly KeyTable<AddressPortKey, TargetStats> _keyTable = new();
 
@@ -88,27 +88,10 @@ public class AggregationBenchmarks
     {
         _tables.Clear();
         RollupInput[] packets = _packets;
+        _prefetch.Start(packets, packets.Length, _tables, twoStage);
         for (int i = 0; i < packets.Length; i++)
         {
-            if (twoStage)
-            {
-                if (i + (2 * Distance) < packets.Length)
-                {
-                    _tables.Prefetch(packets[i + (2 * Distance)]);
-                }
-
-                if (i + Distance < packets.Length)
-                {
-                    _tables.PrefetchEntries(packets[i + Distance]);
-                }
-            }
-            else if (i + (2 * Distance) < packets.Length)
-            {
-                _tables.Prefetch(packets[i + (2 * Distance)]);
-                _tables.PrefetchFingerprint(packets[i + (2 * Distance)]);
-            }
-
-            _tables.Add(packets[i]);
+            _tables.Add(packets[i], _prefetch.Next(packets, i, packets.Length, _tables, twoStage));
         }
 
         return _tables.KeyCount;

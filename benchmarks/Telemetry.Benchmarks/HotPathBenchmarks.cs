@@ -16,12 +16,13 @@ namespace Telemetry.Benchmarks;
 public class HotPathBenchmarks
 {
     /// <summary>How far ahead the shard prefetches entries (slots twice as far).</summary>
-    internal const int PrefetchDistance = 8;
+    internal const int PrefetchDistance = PrefetchPipeline.Distance;
 
     internal const int Packets = 1_000_000;
     private byte[] _pcap = [];
     private readonly WindowTables _tables = new(0, 0);
     private readonly RollupInput[] _batch = new RollupInput[2048];
+    private readonly PrefetchPipeline _prefetch = new();
     private Action<int>? _aggregate;
 
     [GlobalSetup]
@@ -67,7 +68,7 @@ public class HotPathBenchmarks
     public int FramingDecodeAggregate()
     {
         _tables.Clear();
-        DecodeInBatches(_pcap, _batch, _aggregate ??= count => Aggregate(_tables, _batch, count));
+        DecodeInBatches(_pcap, _batch, _aggregate ??= count => Aggregate(_tables, _prefetch, _batch, count));
         return _tables.KeyCount;
     }
 
@@ -95,22 +96,13 @@ public class HotPathBenchmarks
         aggregate(count);
     }
 
-    /// <summary>Adds a batch to the tables as the shard does: slots prefetched <c>2 * <see cref="PrefetchDistance"/></c> packets ahead, entries <see cref="PrefetchDistance"/> ahead.</summary>
-    internal static void Aggregate(WindowTables tables, RollupInput[] batch, int count)
+    /// <summary>Adds a batch to the tables as the shard does, through a <see cref="PrefetchPipeline"/> in two stages: slots prefetched <c>2 * <see cref="PrefetchDistance"/></c> packets ahead, entries <see cref="PrefetchDistance"/> ahead.</summary>
+    internal static void Aggregate(WindowTables tables, PrefetchPipeline prefetch, RollupInput[] batch, int count)
     {
+        prefetch.Start(batch, count, tables, twoStage: true);
         for (int i = 0; i < count; i++)
         {
-            if (i + (2 * PrefetchDistance) < count)
-            {
-                tables.Prefetch(batch[i + (2 * PrefetchDistance)]);
-            }
-
-            if (i + PrefetchDistance < count)
-            {
-                tables.PrefetchEntries(batch[i + PrefetchDistance]);
-            }
-
-            tables.Add(batch[i]);
+            tables.Add(batch[i], prefetch.Next(batch, i, count, tables, twoStage: true));
         }
     }
 }

@@ -27,6 +27,8 @@ internal static class HotPathParts
     private const int FirstStep = 5;
     private const int FirstOnFullTable = 7;
 
+    private static readonly PrefetchPipeline Prefetch = new();
+
     // Keeps the read-only lookups' sum alive.
     private static ulong s_sink;
 
@@ -89,7 +91,7 @@ internal static class HotPathParts
 
         if (part == FirstStep - 1)
         {
-            HotPathBenchmarks.Aggregate(tables, batch, count);
+            HotPathBenchmarks.Aggregate(tables, Prefetch, batch, count);
             return;
         }
 

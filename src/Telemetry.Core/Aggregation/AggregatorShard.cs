@@ -10,12 +10,6 @@ namespace Telemetry.Core.Aggregation;
 internal sealed class AggregatorShard
 {
     /// <summary>
-    /// How many packets ahead of the one being added its row entries are prefetched in two
-    /// stages; its slots (and, in one stage, its fingerprint slot) twice as far.
-    /// </summary>
-    private const int PrefetchDistance = 8;
-
-    /// <summary>
     /// Rows in this shard's open windows from which it prefetches in two stages: about 4 MiB of
     /// target and source rows at their full-load cost (53 and 45 bytes).
     /// </summary>
@@ -26,6 +20,7 @@ internal sealed class AggregatorShard
     private readonly long _memoryCap;
     private readonly Dictionary<(int Sensor, long Window), WindowTables> _open = [];
     private readonly List<WindowTables> _closing = [];
+    private readonly PrefetchPipeline _prefetch = new();
 
     // What each sensor's last on-time window held in this shard; its next window starts that size.
     private readonly Dictionary<int, TableSizes> _lastSizes = [];
@@ -158,29 +153,13 @@ internal sealed class AggregatorShard
         // it prefetches the old way, slots and fingerprint slot in one go. All of its windows
         // count, not only this batch's: sensors' batches interleave and share the cache.
         bool twoStage = _keys >= TwoStagePrefetchFromKeys;
+        _prefetch.Start(items, count, tables, twoStage);
         for (int i = 0; i < count; i++)
         {
-            // Start loading the slots of a packet a few ahead and, once they have arrived, the
-            // entries they point to, so its cache misses overlap this one's work; nearly always
-            // it falls in the same window as the last packet.
-            if (twoStage)
-            {
-                if (i + (2 * PrefetchDistance) < count)
-                {
-                    tables?.Prefetch(items[i + (2 * PrefetchDistance)]);
-                }
-
-                if (i + PrefetchDistance < count)
-                {
-                    tables?.PrefetchEntries(items[i + PrefetchDistance]);
-                }
-            }
-            else if (i + (2 * PrefetchDistance) < count && tables is not null)
-            {
-                tables.Prefetch(items[i + (2 * PrefetchDistance)]);
-                tables.PrefetchFingerprint(items[i + (2 * PrefetchDistance)]);
-            }
-
+            // Loads the slots of a packet a few ahead and, once they have arrived, the entries
+            // they point to, so its cache misses overlap this one's work; nearly always it falls
+            // in the same window as the last packet.
+            ref readonly PacketKeys packetKeys = ref _prefetch.Next(items, i, count, tables, twoStage);
             ref RollupInput item = ref items[i];
             long start = item.TimestampNs - Mod(item.TimestampNs, _windowNs);
             if (tables is null || tables.WindowStartNs != start || tables.SensorId != sensorId)
@@ -197,7 +176,7 @@ internal sealed class AggregatorShard
                 late++;
             }
 
-            tables.Add(item);
+            tables.Add(item, packetKeys);
         }
 
         _memory += memory + (tables?.ApproximateBytes ?? 0);

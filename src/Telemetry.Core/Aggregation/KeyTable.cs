@@ -1,4 +1,5 @@
 using System.Collections;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -105,9 +106,18 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ref TValue GetValueRefOrAddDefault(scoped in TKey key, out bool exists)
+    public ref TValue GetValueRefOrAddDefault(scoped in TKey key, out bool exists) =>
+        ref GetValueRefOrAddDefault(key, key.Hash, out exists);
+
+    /// <summary>
+    /// <see cref="GetValueRefOrAddDefault(in TKey, out bool)"/> for a caller that has the key's
+    /// <see cref="ITableKey{TKey}.Hash"/> already (worked out once for its prefetches and its
+    /// lookup); <paramref name="hash"/> must be that hash.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref TValue GetValueRefOrAddDefault(scoped in TKey key, ulong hash, out bool exists)
     {
-        ulong hash = key.Hash;
+        Debug.Assert(hash == key.Hash, "the hash passed is the key's");
         uint tag = (uint)(hash >> 32);
         SlotArray slots = _slots;
         int mask = slots.Mask;
@@ -203,7 +213,11 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
 
     /// <summary>Asks the CPU to start loading the cache line of the key's first slot.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Prefetch(in TKey key) => SlotPrefetch.Home(_slots, key.Hash);
+    public void Prefetch(in TKey key) => PrefetchHome(key.Hash);
+
+    /// <summary>Asks the CPU to start loading the cache line of the first slot of the key with this hash.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PrefetchHome(ulong hash) => SlotPrefetch.Home(_slots, hash);
 
     /// <summary>
     /// The second stage of a two-stage prefetch, for a key whose home slot an earlier
@@ -217,9 +231,12 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
     /// table); false when the probe met an empty slot or left the line.
     /// </returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public unsafe bool PrefetchEntry(in TKey key)
+    public bool PrefetchEntry(in TKey key) => PrefetchEntry(key.Hash);
+
+    /// <summary><see cref="PrefetchEntry(in TKey)"/> by the key's hash, which is all it reads of the key.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe bool PrefetchEntry(ulong hash)
     {
-        ulong hash = key.Hash;
         uint tag = (uint)(hash >> 32);
         SlotArray slots = _slots;
         int mask = slots.Mask;

@@ -132,3 +132,42 @@ public struct RollupInput
         Class = facts.Class,
     };
 }
+
+/// <summary>
+/// A packet's port key and, for each IPv4 address, its stored row key
+/// (<see cref="CompactAddressKey"/>) and that key's hash: worked out once per packet, when its
+/// slots are prefetched, and read again by its entry prefetch and its
+/// <see cref="WindowTables.Add(in RollupInput, in PacketKeys)"/>, instead of each of the three
+/// making them anew. An IPv6 address's stored key holds its index in the table's address list,
+/// which only the table knows, so its row is looked up by address and its slot not prefetched.
+/// </summary>
+public readonly struct PacketKeys
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public PacketKeys(in RollupInput packet)
+    {
+        Port = new PortKey(packet.Protocol, packet.Class, packet.Port);
+        TargetV4 = packet.Destination.IsV4;
+        SourceV4 = packet.Source.IsV4;
+        Target = CompactAddressKey.V4(TargetV4 ? packet.Destination.V4 : 0, Port);
+        Source = CompactAddressKey.V4(SourceV4 ? packet.Source.V4 : 0, Port);
+        TargetHash = Target.Hash;
+        SourceHash = Source.Hash;
+    }
+
+    /// <summary>The target row's stored key when <see cref="TargetV4"/> (otherwise that of 0.0.0.0, unused).</summary>
+    public CompactAddressKey Target { get; }
+
+    public ulong TargetHash { get; }
+
+    /// <summary>The source row's stored key when <see cref="SourceV4"/> (otherwise that of 0.0.0.0, unused).</summary>
+    public CompactAddressKey Source { get; }
+
+    public ulong SourceHash { get; }
+
+    public PortKey Port { get; }
+
+    public bool TargetV4 { get; }
+
+    public bool SourceV4 { get; }
+}

@@ -99,30 +99,30 @@ public sealed class WindowTables : IDisposable
     }
 
     /// <summary>
-    /// First stage of the prefetch: starts loading the home slots of the packet's target and
-    /// source rows, which a later <see cref="PrefetchEntries"/> and <see cref="Add"/> will read.
+    /// First stage of the prefetch: starts loading the home slots of the packet's IPv4 target
+    /// and source rows, which a later <see cref="PrefetchEntries"/> and <see cref="Add(in RollupInput, in PacketKeys)"/> will read.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Prefetch(in RollupInput packet)
+    public void Prefetch(in PacketKeys keys)
     {
-        var port = new PortKey(packet.Protocol, packet.Class, packet.Port);
-        Targets.Prefetch(packet.Destination, port);
-        Sources.Prefetch(packet.Source, port);
+        // An IPv6 address's key holds 0.0.0.0: a prefetch of a slot not needed, which costs
+        // less than a branch on every packet.
+        Targets.Stored.PrefetchHome(keys.TargetHash);
+        Sources.Stored.PrefetchHome(keys.SourceHash);
     }
 
     /// <summary>
     /// Second stage, some packets after <see cref="Prefetch"/>: with the home slots in cache,
     /// starts loading the target and source entries they point to, so a packet of an existing
     /// row does not wait for its entry either; and, only when both rows look present (the one
-    /// case <see cref="Add"/> may consult the fingerprint set), the fingerprint's slot. Most
-    /// darknet packets make a new row and never need the set.
+    /// case <see cref="Add(in RollupInput, in PacketKeys)"/> may consult the fingerprint set), the fingerprint's slot. Most
+    /// darknet packets make a new row and never need the set. An IPv6 row counts as present.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void PrefetchEntries(in RollupInput packet)
+    public void PrefetchEntries(in PacketKeys keys, in RollupInput packet)
     {
-        var port = new PortKey(packet.Protocol, packet.Class, packet.Port);
-        bool present = Targets.PrefetchEntry(packet.Destination, port);
-        present &= Sources.PrefetchEntry(packet.Source, port);
+        bool present = Targets.Stored.PrefetchEntry(keys.TargetHash) | !keys.TargetV4;
+        present &= Sources.Stored.PrefetchEntry(keys.SourceHash) | !keys.SourceV4;
         if (present)
         {
             PrefetchFingerprint(packet);
@@ -135,28 +135,38 @@ public sealed class WindowTables : IDisposable
         Seen.Prefetch(Triple(packet.Destination.Hash64(), packet.Source.Hash64(), new PortKey(packet.Protocol, packet.Class, packet.Port)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Add(in RollupInput packet)
+    public void Add(in RollupInput packet) => Add(packet, new PacketKeys(packet));
+
+    /// <summary>Adds a packet whose keys (<see cref="PacketKeys"/>, made from this packet) its caller has already worked out for its prefetches.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Add(in RollupInput packet, in PacketKeys keys)
     {
-        var port = new PortKey(packet.Protocol, packet.Class, packet.Port);
+        PortKey port = keys.Port;
 
         // An entry remembers the other address of its first packet when that is a nonzero IPv4
         // address (0 stands for none), which is all it needs to recognise that triple later.
-        uint source4 = packet.Source.IsV4 ? packet.Source.V4 : 0;
-        uint target4 = packet.Destination.IsV4 ? packet.Destination.V4 : 0;
+        uint source4 = keys.SourceV4 ? keys.Source.Address : 0;
+        uint target4 = keys.TargetV4 ? keys.Target.Address : 0;
         long taken = 0;
 
-        ref TargetStats target = ref Targets.GetValueRefOrAddDefault(packet.Destination, port, out bool targetExists);
+        bool targetExists;
+        ref TargetStats target = ref keys.TargetV4
+            ? ref Targets.Stored.GetValueRefOrAddDefault(keys.Target, keys.TargetHash, out targetExists)
+            : ref Targets.GetValueRefOrAddDefault(packet.Destination, port, out targetExists);
         if (!targetExists)
         {
             target.FirstSource = source4;
-            taken += TargetEntryBytes + (packet.Destination.IsV4 ? 0 : V6AddressBytes);
+            taken += TargetEntryBytes + (keys.TargetV4 ? 0 : V6AddressBytes);
         }
 
-        ref SourceStats source = ref Sources.GetValueRefOrAddDefault(packet.Source, port, out bool sourceExists);
+        bool sourceExists;
+        ref SourceStats source = ref keys.SourceV4
+            ? ref Sources.Stored.GetValueRefOrAddDefault(keys.Source, keys.SourceHash, out sourceExists)
+            : ref Sources.GetValueRefOrAddDefault(packet.Source, port, out sourceExists);
         if (!sourceExists)
         {
             source.FirstTarget = target4;
-            taken += SourceEntryBytes + (packet.Source.IsV4 ? 0 : V6AddressBytes);
+            taken += SourceEntryBytes + (keys.SourceV4 ? 0 : V6AddressBytes);
         }
 
         // Is (target, source, port) new to this partial? A new row makes it new; a row whose

@@ -229,6 +229,60 @@ public class WindowTablesTests
         }
     }
 
+    [Theory]
+    [InlineData(0, true)]
+    [InlineData(1, true)]
+    [InlineData(16, true)]
+    [InlineData(17, false)]
+    [InlineData(33, true)]
+    [InlineData(290, true)]
+    [InlineData(290, false)]
+    public void PrefetchPipeline_Batch_EachPacketGetsItsOwnKeysAndRowsMatchPlainAdd(int count, bool twoStage)
+    {
+        // IPv4 and IPv6 targets and sources and a 0.0.0.0 source: the keys worked out ahead for
+        // IPv4 addresses, and the table's own path for IPv6 ones.
+        var random = new Random(7);
+        RollupInput[] items = [.. Packets(5).Concat(Enumerable.Range(0, 90).Select(i => (i % 3) switch
+        {
+            0 => Input(0, 0xCB007100u + (uint)random.Next(3), 23, 1500) with { Source = IpAddr.Parse($"2001:db8::{random.Next(5) + 1}") },
+            1 => Input(0x0A000000u + (uint)random.Next(4), 0, 80, 1500) with { Destination = IpAddr.Parse($"2001:db8:1::{random.Next(3) + 1}") },
+            _ => Input(0, 0xCB007100u + (uint)random.Next(3), 80, 1500),
+        })).OrderBy(_ => random.Next()).Take(count)];
+        Assert.Equal(count, items.Length);
+        var pipeline = new PrefetchPipeline();
+        var tables = new WindowTables(3, 60);
+
+        pipeline.Start(items, count, tables, twoStage);
+        for (int i = 0; i < count; i++)
+        {
+            PacketKeys keys = pipeline.Next(items, i, count, tables, twoStage);
+            var expected = new PacketKeys(items[i]);
+            Assert.Equal(
+                (expected.Target, expected.TargetHash, expected.Source, expected.SourceHash, expected.Port, expected.TargetV4, expected.SourceV4),
+                (keys.Target, keys.TargetHash, keys.Source, keys.SourceHash, keys.Port, keys.TargetV4, keys.SourceV4));
+            Assert.Equal(items[i].Destination.IsV4, keys.TargetV4);
+            Assert.Equal(items[i].Source.IsV4 ? items[i].Source.V4 : 0, keys.Source.Address);
+            tables.Add(items[i], keys);
+        }
+
+        WindowTables plain = Fill(items);
+        Assert.Equal(plain.ApproximateBytes, tables.ApproximateBytes);
+        Assert.Equal(plain.Sizes, tables.Sizes);
+        Assert.Equal(
+            plain.Targets.Select(row => (row.Key, row.Value.Packets, row.Value.Bytes, row.Value.Sources, row.Value.FirstSecond, row.Value.LastSecond)),
+            tables.Targets.Select(row => (row.Key, row.Value.Packets, row.Value.Bytes, row.Value.Sources, row.Value.FirstSecond, row.Value.LastSecond)));
+        Assert.Equal(
+            plain.Sources.Select(row => (row.Key, row.Value.Packets, row.Value.Bytes, row.Value.Targets)),
+            tables.Sources.Select(row => (row.Key, row.Value.Packets, row.Value.Bytes, row.Value.Targets)));
+        Assert.Equal(plain.Ports.Select(row => (row.Key, row.Value.Packets, row.Value.Sources, row.Value.Targets)), tables.Ports.Select(row => (row.Key, row.Value.Packets, row.Value.Sources, row.Value.Targets)));
+        if (count == 290)
+        {
+            Assert.Contains(tables.Sources.Keys, key => !key.Address.IsV4);
+            Assert.Contains(tables.Targets.Keys, key => !key.Address.IsV4);
+            Assert.Contains(tables.Sources.Keys, key => key.Address == IpAddr.FromV4(0));
+        }
+    }
+
     private static readonly Comparer<AddressPortKey> Comparer = Comparer<AddressPortKey>.Create((x, y) =>
         (x.Address.Lo, x.Port.Packed).CompareTo((y.Address.Lo, y.Port.Packed)));
 
