@@ -134,7 +134,7 @@ public struct RollupInput
 }
 
 /// <summary>
-/// A packet's port key and, for each IPv4 address, its stored row key
+/// A packet's port key and its hash and, for each IPv4 address, its stored row key
 /// (<see cref="CompactAddressKey"/>) and that key's hash: worked out once per packet, when its
 /// slots are prefetched, and read again by its entry prefetch and its
 /// <see cref="WindowTables.Add(in RollupInput, in PacketKeys)"/>, instead of each of the three
@@ -153,6 +153,7 @@ public readonly struct PacketKeys
         Source = CompactAddressKey.V4(SourceV4 ? packet.Source.V4 : 0, Port);
         TargetHash = Target.Hash;
         SourceHash = Source.Hash;
+        PortHash = Port.Hash;
     }
 
     /// <summary>The target row's stored key when <see cref="TargetV4"/> (otherwise that of 0.0.0.0, unused).</summary>
@@ -166,6 +167,8 @@ public readonly struct PacketKeys
     public ulong SourceHash { get; }
 
     public PortKey Port { get; }
+
+    public ulong PortHash { get; }
 
     public bool TargetV4 { get; }
 

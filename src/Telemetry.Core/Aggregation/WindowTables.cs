@@ -100,7 +100,8 @@ public sealed class WindowTables : IDisposable
 
     /// <summary>
     /// First stage of the prefetch: starts loading the home slots of the packet's IPv4 target
-    /// and source rows, which a later <see cref="PrefetchEntries"/> and <see cref="Add(in RollupInput, in PacketKeys)"/> will read.
+    /// and source rows and of its port row (a port table of a realistic mix holds tens of
+    /// thousands of rows, more than the cache keeps), which a later <see cref="PrefetchEntries"/> and <see cref="Add(in RollupInput, in PacketKeys)"/> will read.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Prefetch(in PacketKeys keys)
@@ -109,11 +110,12 @@ public sealed class WindowTables : IDisposable
         // less than a branch on every packet.
         Targets.Stored.PrefetchHome(keys.TargetHash);
         Sources.Stored.PrefetchHome(keys.SourceHash);
+        Ports.PrefetchHome(keys.PortHash);
     }
 
     /// <summary>
     /// Second stage, some packets after <see cref="Prefetch"/>: with the home slots in cache,
-    /// starts loading the target and source entries they point to, so a packet of an existing
+    /// starts loading the target, source and port entries they point to, so a packet of an existing
     /// row does not wait for its entry either; and, only when both rows look present (the one
     /// case <see cref="Add(in RollupInput, in PacketKeys)"/> may consult the fingerprint set), the fingerprint's slot. Most
     /// darknet packets make a new row and never need the set. An IPv6 row counts as present.
@@ -123,6 +125,7 @@ public sealed class WindowTables : IDisposable
     {
         bool present = Targets.Stored.PrefetchEntry(keys.TargetHash) | !keys.TargetV4;
         present &= Sources.Stored.PrefetchEntry(keys.SourceHash) | !keys.SourceV4;
+        Ports.PrefetchEntry(keys.PortHash);
         if (present)
         {
             PrefetchFingerprint(packet);
@@ -200,7 +203,7 @@ public sealed class WindowTables : IDisposable
         source.Bytes += packet.IpBytes;
         source.Targets += newTriple ? 1U : 0;
 
-        ref PortStats ports = ref Ports.GetValueRefOrAddDefault(port, out bool portExists);
+        ref PortStats ports = ref Ports.GetValueRefOrAddDefault(port, keys.PortHash, out bool portExists);
         taken += portExists ? 0 : PortEntryBytes;
         ports.Packets++;
         ports.Bytes += packet.IpBytes;

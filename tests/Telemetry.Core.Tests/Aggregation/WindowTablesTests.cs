@@ -258,8 +258,8 @@ public class WindowTablesTests
             PacketKeys keys = pipeline.Next(items, i, count, tables, twoStage);
             var expected = new PacketKeys(items[i]);
             Assert.Equal(
-                (expected.Target, expected.TargetHash, expected.Source, expected.SourceHash, expected.Port, expected.TargetV4, expected.SourceV4),
-                (keys.Target, keys.TargetHash, keys.Source, keys.SourceHash, keys.Port, keys.TargetV4, keys.SourceV4));
+                (expected.Target, expected.TargetHash, expected.Source, expected.SourceHash, expected.Port, expected.PortHash, expected.TargetV4, expected.SourceV4),
+                (keys.Target, keys.TargetHash, keys.Source, keys.SourceHash, keys.Port, keys.PortHash, keys.TargetV4, keys.SourceV4));
             Assert.Equal(items[i].Destination.IsV4, keys.TargetV4);
             Assert.Equal(items[i].Source.IsV4 ? items[i].Source.V4 : 0, keys.Source.Address);
             tables.Add(items[i], keys);
