@@ -15,9 +15,6 @@ namespace Telemetry.Benchmarks;
 [MedianColumn]
 public class HotPathBenchmarks
 {
-    /// <summary>How far ahead the shard prefetches entries (slots twice as far).</summary>
-    internal const int PrefetchDistance = PrefetchPipeline.Distance;
-
     internal const int Packets = 1_000_000;
     private byte[] _pcap = [];
     private readonly WindowTables _tables = new(0, 0);
@@ -96,7 +93,7 @@ public class HotPathBenchmarks
         aggregate(count);
     }
 
-    /// <summary>Adds a batch to the tables as the shard does, through a <see cref="PrefetchPipeline"/> in two stages: slots prefetched <c>2 * <see cref="PrefetchDistance"/></c> packets ahead, entries <see cref="PrefetchDistance"/> ahead.</summary>
+    /// <summary>Adds a batch to the tables as the shard does, through a <see cref="PrefetchPipeline"/> in two stages: slots prefetched <c>2 * <see cref="PrefetchPipeline.Distance"/></c> packets ahead, entries <see cref="PrefetchPipeline.Distance"/> ahead.</summary>
     internal static void Aggregate(WindowTables tables, PrefetchPipeline prefetch, RollupInput[] batch, int count)
     {
         prefetch.Start(batch, count, tables, twoStage: true);

@@ -19,7 +19,7 @@ namespace Telemetry.Benchmarks;
 internal static class HotPathParts
 {
     private const int Packets = HotPathBenchmarks.Packets;
-    private const int Distance = HotPathBenchmarks.PrefetchDistance;
+    private const int Distance = PrefetchPipeline.Distance;
 
     private static readonly string[] Parts = ["decode", "targets", "+sources", "+ports", "Add", "T slots", "T +entries", "T +lookup", "T +update"];
 

@@ -132,6 +132,17 @@ public sealed class AddressTable<TValue> : IEnumerable<KeyValuePair<AddressPortK
         return ref Stored.GetValueRefOrAddDefault(key, out exists);
     }
 
+    /// <summary>
+    /// <see cref="GetValueRefOrAddDefault(in IpAddr, PortKey, out bool)"/> for a caller that has
+    /// worked out an IPv4 address's stored key and its hash already (<see cref="PacketKeys"/>):
+    /// those are used when <paramref name="isV4"/>; an IPv6 address is looked up as there.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref TValue GetValueRefOrAddDefault(scoped in IpAddr address, PortKey port, bool isV4, in CompactAddressKey v4Key, ulong v4Hash, out bool exists) =>
+        ref isV4
+            ? ref Stored.GetValueRefOrAddDefault(v4Key, v4Hash, out exists)
+            : ref GetValueRefOrAddDefault(address, port, out exists);
+
     public bool TryGetValue(in AddressPortKey key, out TValue value)
     {
         ref TValue found = ref GetValueRefOrNullRef(key.Address, key.Port);

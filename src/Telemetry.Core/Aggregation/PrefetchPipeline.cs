@@ -66,7 +66,7 @@ internal sealed class PrefetchPipeline
             // slot is prefetched whether or not the packet will need it.
             if (!twoStage)
             {
-                tables.PrefetchFingerprint(items[j]);
+                tables.PrefetchFingerprint(items[j], keys.Port);
             }
         }
     }

@@ -128,14 +128,14 @@ public sealed class WindowTables : IDisposable
         Ports.PrefetchEntry(keys.PortHash);
         if (present)
         {
-            PrefetchFingerprint(packet);
+            PrefetchFingerprint(packet, keys.Port);
         }
     }
 
-    /// <summary>Starts loading the fingerprint slot of the packet's triple, whether or not <see cref="Add"/> will need it.</summary>
+    /// <summary>Starts loading the fingerprint slot of the packet's triple (<paramref name="port"/> is its port key), whether or not <see cref="Add(in RollupInput, in PacketKeys)"/> will need it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void PrefetchFingerprint(in RollupInput packet) =>
-        Seen.Prefetch(Triple(packet.Destination.Hash64(), packet.Source.Hash64(), new PortKey(packet.Protocol, packet.Class, packet.Port)));
+    public void PrefetchFingerprint(in RollupInput packet, PortKey port) =>
+        Seen.Prefetch(Triple(packet.Destination.Hash64(), packet.Source.Hash64(), port));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Add(in RollupInput packet) => Add(packet, new PacketKeys(packet));
@@ -152,20 +152,14 @@ public sealed class WindowTables : IDisposable
         uint target4 = keys.TargetV4 ? keys.Target.Address : 0;
         long taken = 0;
 
-        bool targetExists;
-        ref TargetStats target = ref keys.TargetV4
-            ? ref Targets.Stored.GetValueRefOrAddDefault(keys.Target, keys.TargetHash, out targetExists)
-            : ref Targets.GetValueRefOrAddDefault(packet.Destination, port, out targetExists);
+        ref TargetStats target = ref Targets.GetValueRefOrAddDefault(packet.Destination, port, keys.TargetV4, keys.Target, keys.TargetHash, out bool targetExists);
         if (!targetExists)
         {
             target.FirstSource = source4;
             taken += TargetEntryBytes + (keys.TargetV4 ? 0 : V6AddressBytes);
         }
 
-        bool sourceExists;
-        ref SourceStats source = ref keys.SourceV4
-            ? ref Sources.Stored.GetValueRefOrAddDefault(keys.Source, keys.SourceHash, out sourceExists)
-            : ref Sources.GetValueRefOrAddDefault(packet.Source, port, out sourceExists);
+        ref SourceStats source = ref Sources.GetValueRefOrAddDefault(packet.Source, port, keys.SourceV4, keys.Source, keys.SourceHash, out bool sourceExists);
         if (!sourceExists)
         {
             source.FirstTarget = target4;

@@ -265,6 +265,23 @@ public class WindowTablesTests
             tables.Add(items[i], keys);
         }
 
+        // Against the packets themselves: Add with keys worked out ahead, IPv6 and 0.0.0.0 included.
+        foreach (IGrouping<AddressPortKey, RollupInput> row in items.GroupBy(p => new AddressPortKey(p.Destination, new PortKey(p.Protocol, p.Class, p.Port))))
+        {
+            TargetStats actual = tables.Targets[row.Key];
+            Assert.Equal(((ulong)row.Count(), (uint)row.Select(p => p.Source).Distinct().Count()), (actual.Packets, actual.Sources));
+        }
+
+        foreach (IGrouping<AddressPortKey, RollupInput> row in items.GroupBy(p => new AddressPortKey(p.Source, new PortKey(p.Protocol, p.Class, p.Port))))
+        {
+            SourceStats actual = tables.Sources[row.Key];
+            Assert.Equal(((ulong)row.Count(), (uint)row.Select(p => p.Destination).Distinct().Count()), (actual.Packets, actual.Targets));
+        }
+
+        Assert.Equal(items.Select(p => (p.Destination, p.Protocol, p.Class, p.Port)).Distinct().Count(), tables.Targets.Count);
+        Assert.Equal(items.Select(p => (p.Source, p.Protocol, p.Class, p.Port)).Distinct().Count(), tables.Sources.Count);
+
+        // And against plain Add (which makes the same keys itself): every field and the memory charge.
         WindowTables plain = Fill(items);
         Assert.Equal(plain.ApproximateBytes, tables.ApproximateBytes);
         Assert.Equal(plain.Sizes, tables.Sizes);
