@@ -24,6 +24,12 @@ public static class Program
             return;
         }
 
+        if (args.Length > 0 && args[0] == "rehash")
+        {
+            RehashLoad.Run(args[1..]);
+            return;
+        }
+
         if (args.Length > 0 && args[0] == "pagetouch")
         {
             PageTouch.Run(args[1..]);

@@ -1,0 +1,50 @@
+using System.Diagnostics;
+using System.Globalization;
+using Telemetry.Core.Aggregation;
+
+namespace Telemetry.Benchmarks;
+
+/// <summary>
+/// <c>rehash KEYS [ROUNDS]</c>: what putting a table's slots back from its entries costs per key,
+/// the work of every doubling of a table that grows (a window's first tables fill from empty)
+/// and of <see cref="KeyTable{TKey, TValue}.RemoveWhere"/> (the flusher moves a partial's source
+/// rows out that way). A source table of KEYS random IPv4 (address, port) keys, its slots filled
+/// as a window leaves them; each round removes one key, which compacts the entries and puts every
+/// slot back, and adds the key again, so the table keeps its size. Prints each round and the
+/// median in ns per key, pinned to one core by the caller (<c>taskset</c>).
+/// </summary>
+internal static class RehashLoad
+{
+    public static void Run(string[] args)
+    {
+        int keys = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 4_000_000;
+        int rounds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 7;
+        var random = new Random(5);
+        using var table = new KeyTable<CompactAddressKey, SourceStats>();
+        var all = new CompactAddressKey[keys];
+        while (table.Count < keys)
+        {
+            var key = CompactAddressKey.V4((uint)random.Next() | 1, new PortKey(6, Core.Decode.TrafficClass.TcpSyn, (ushort)random.Next(1, 65536)));
+            table.GetValueRefOrAddDefault(key, out bool exists).Packets++;
+            if (!exists)
+            {
+                all[table.Count - 1] = key;
+            }
+        }
+
+        var times = new double[rounds];
+        for (int r = 0; r < rounds; r++)
+        {
+            CompactAddressKey gone = all[random.Next(keys)];
+            var stopwatch = Stopwatch.StartNew();
+            table.RemoveWhere((key, _) => key.Equals(gone));
+            stopwatch.Stop();
+            table.GetValueRefOrAddDefault(gone, out _).Packets++;
+            times[r] = stopwatch.Elapsed.TotalNanoseconds / keys;
+            Console.WriteLine($"round {r + 1}: {times[r]:F1} ns/key");
+        }
+
+        Array.Sort(times);
+        Console.WriteLine($"{keys} keys, {table.CapacityBytes >> 20} MiB of slots and entries: median {times[rounds / 2]:F1} ns/key (runs {times[0]:F1}-{times[^1]:F1})");
+    }
+}
