@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.CompilerServices;
 
 namespace Telemetry.Core.Aggregation;
@@ -127,67 +126,10 @@ public sealed class FingerprintSet : IDisposable
         _growths++;
     }
 
-    /// <summary>
-    /// Doubles the slot array where it stands (<see cref="SlotArray.Resize"/>) and moves each
-    /// fingerprint to where a probe under the new mask finds it: its home is now either the
-    /// same slot or the one half the new length further on. Only the added half is fresh memory.
-    /// </summary>
+    // Doubles the slot array where it stands; a fingerprint is its own home's hash.
     private void Double()
     {
-        SlotArray slots = _slots;
-        int half = slots.Length;
-        slots.Resize(half * 2);
-
-        // The runs of used slots at either end of the old half, which may be one run that wraps
-        // round from the end to the start, are set aside and put back last, into a finished set.
-        int first = 0;
-        while (slots[first] != 0)
-        {
-            first++;
-        }
-
-        int last = half - 1;
-        while (slots[last] != 0)
-        {
-            last--;
-        }
-
-        int held = first + (half - 1 - last);
-        ulong[] aside = ArrayPool<ulong>.Shared.Rent(held);
-        int n = 0;
-        for (int i = 0; i < first; i++)
-        {
-            aside[n++] = slots[i];
-            slots[i] = 0;
-        }
-
-        for (int i = last + 1; i < half; i++)
-        {
-            aside[n++] = slots[i];
-            slots[i] = 0;
-        }
-
-        // Between them, in order, each fingerprint is taken out and probed for afresh. Its home
-        // lies after `first` and at or before where it sat, so one that keeps its home lands at
-        // or before the slot it left (the slots up to there are already redone); one whose home
-        // moved to the new half lands there, or wraps round into the slots already redone. No
-        // probe passes a slot not yet redone, so taking one out never cuts another's probe short.
-        for (int i = first + 1; i < last; i++)
-        {
-            ulong value = slots[i];
-            if (value != 0)
-            {
-                slots[i] = 0;
-                slots[slots.FreeSlot(value)] = value;
-            }
-        }
-
-        for (int i = 0; i < n; i++)
-        {
-            slots[slots.FreeSlot(aside[i])] = aside[i];
-        }
-
-        ArrayPool<ulong>.Shared.Return(aside);
-        _growAt = SlotArray.MaxLoad(slots.Length);
+        _slots.Double(homeShift: 0);
+        _growAt = SlotArray.MaxLoad(_slots.Length);
     }
 }

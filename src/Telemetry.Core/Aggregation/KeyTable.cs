@@ -9,7 +9,7 @@ namespace Telemetry.Core.Aggregation;
 public interface ITableKey<TKey> : IEquatable<TKey>
     where TKey : struct, ITableKey<TKey>
 {
-    /// <summary>All 64 bits are used: the low ones pick the slot, the high 32 are the slot's tag.</summary>
+    /// <summary>Its low 32 bits are used: the lowest pick the slot, and all 32 are kept in the slot as its tag.</summary>
     ulong Hash { get; }
 }
 
@@ -25,8 +25,8 @@ public struct TableEntry<TKey, TValue>
 /// The hash table behind the window tables: keys are added one by one and removed only in bulk
 /// (<see cref="RemoveWhere"/>, when the flusher merges partials). Keys and values sit inline in dense
 /// entries in insertion order; a separate slot array (open addressing, linear
-/// probing, at most 3/4 full) holds 8-byte words of a 32-bit tag from the key's hash and the
-/// entry's position. A new key costs one slot read (and an append at the end of the entries,
+/// probing, at most 3/4 full) holds 8-byte words of a 32-bit tag (the low half of the key's
+/// hash, which holds the bits of its home slot) and the entry's position. A new key costs one slot read (and an append at the end of the entries,
 /// which is usually in cache); an existing key the slot and its entry; other keys in the probe
 /// are mostly rejected by their tag without touching their entries. <see cref="Prefetch"/> lets
 /// a caller that knows its next keys start the slot reads early, which hides most of the cache
@@ -37,8 +37,8 @@ public struct TableEntry<TKey, TValue>
 /// copies no entries as it grows (when it outgrows the reservation, the kernel moves its pages),
 /// an entry's address needs no chunk lookup, and a large table's entries sit on huge pages like
 /// its slots. Being native memory, keys and values must hold no references. The slot array
-/// doubles through <see cref="SlotArray.Resize"/> (in place while its reservation has room) and
-/// is refilled from the entries.
+/// doubles in place (<see cref="SlotArray.Double"/>): each word's tag says where it moves, so
+/// growing reads no entry.
 /// A reference returned by <see cref="GetValueRefOrAddDefault"/>, <see cref="GetValueRefOrNullRef"/>
 /// or <see cref="EntryAt"/> is valid until the next key is added to the same table (the entries'
 /// block may move as it grows), keys are removed, or the table is cleared.
@@ -48,6 +48,9 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
     where TValue : unmanaged
 {
     private const int MinSlots = 16;
+
+    // A slot word's home is its high half's low bits (see Word).
+    private const int WordHomeShift = 32;
     private const int MaxSlots = SlotArray.MaxLength;
 
     // A table this size or larger that used under a quarter of its room in each of its last
@@ -118,7 +121,7 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
     public ref TValue GetValueRefOrAddDefault(scoped in TKey key, ulong hash, out bool exists)
     {
         Debug.Assert(hash == key.Hash, "the hash passed is the key's");
-        uint tag = (uint)(hash >> 32);
+        uint tag = (uint)hash;
         SlotArray slots = _slots;
         int mask = slots.Mask;
         int i = (int)hash & mask;
@@ -167,7 +170,7 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
         for (int i = (int)hash & mask; slots[i] != 0; i = (i + 1) & mask)
         {
             ulong slot = slots[i];
-            if ((uint)(slot >> 32) == (uint)(hash >> 32) && Entry((int)(uint)slot - 1).Key.Equals(key))
+            if ((uint)(slot >> 32) == (uint)hash && Entry((int)(uint)slot - 1).Key.Equals(key))
             {
                 return ref Entry((int)(uint)slot - 1).Value;
             }
@@ -237,7 +240,7 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public unsafe bool PrefetchEntry(ulong hash)
     {
-        uint tag = (uint)(hash >> 32);
+        uint tag = (uint)hash;
         SlotArray slots = _slots;
         int mask = slots.Mask;
         int i = (int)hash & mask;
@@ -359,7 +362,7 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
         for (int e = 0; e < _count; e++)
         {
             ulong hash = Entry(e).Key.Hash;
-            ulong word = (hash & 0xFFFF_FFFF_0000_0000UL) | (uint)(e + 1);
+            ulong word = Word(hash, e);
             int i = (int)hash & mask;
             while (slots[i] != word)
             {
@@ -399,7 +402,7 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
         ref TableEntry<TKey, TValue> entry = ref Entry(index);
         entry.Key = key;
         entry.Value = default!;
-        _slots[slot] = (hash & 0xFFFF_FFFF_0000_0000UL) | (uint)(index + 1);
+        _slots[slot] = Word(hash, index);
         return ref entry.Value;
     }
 
@@ -414,11 +417,18 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
     // The entries the open region holds, up to the most any slot array can index.
     private void SetRoom() => _room = (int)Math.Min(_entries.OpenBytes / EntryBytes, MaxLoad(MaxSlots));
 
+    // Doubles the slot array where it stands. A word's high half is its key's hash's low half, which
+    // holds every bit of its home slot, so the words move to their new homes by themselves: one
+    // pass along the slots, reading no entry and writing no slot at random.
     private void GrowSlots()
     {
-        Rehash(_slots.Length * 2);
+        _slots.Double(WordHomeShift);
         _growths++;
     }
+
+    // A slot word: the low 32 bits of the key's hash (the tag), then the entry's position + 1 (never 0).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Word(ulong hash, int index) => ((ulong)(uint)hash << 32) | (uint)(index + 1);
 
     // Resizes the slot array (SlotArray.Resize: in place while its reservation has room) and puts every entry back from its key:
     // the entries, in insertion order, say where each slot word goes, so nothing old need survive.
@@ -442,7 +452,7 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
         for (int i = 0; i < _count; i++)
         {
             ulong hash = Entry(i).Key.Hash;
-            slots[slots.FreeSlot(hash)] = (hash & 0xFFFF_FFFF_0000_0000UL) | (uint)(i + 1);
+            slots[slots.FreeSlot(hash)] = Word(hash, i);
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -129,6 +130,71 @@ internal sealed unsafe class SlotArray : IDisposable
 
         _words = (ulong*)_region.Base;
         Length = length;
+    }
+
+    /// <summary>
+    /// Doubles the array where it stands (<see cref="Resize"/>) and moves each word to where a
+    /// probe under the new mask finds it, for arrays whose words are nonzero where used and
+    /// whose home slot is that of <c>word &gt;&gt; <paramref name="homeShift"/></c> taken as a
+    /// hash (<see cref="FreeSlot"/>): a word's home is then either the same slot or the one half
+    /// the new length further on. One pass along the slots, with no random access; only the
+    /// added half is fresh memory.
+    /// </summary>
+    public void Double(int homeShift)
+    {
+        int half = Length;
+        Resize(half * 2);
+
+        // The runs of used slots at either end of the old half, which may be one run that wraps
+        // round from the end to the start, are set aside and put back last, into a finished array.
+        int first = 0;
+        while (_words[first] != 0)
+        {
+            first++;
+        }
+
+        int last = half - 1;
+        while (_words[last] != 0)
+        {
+            last--;
+        }
+
+        int held = first + (half - 1 - last);
+        ulong[] aside = ArrayPool<ulong>.Shared.Rent(held);
+        int n = 0;
+        for (int i = 0; i < first; i++)
+        {
+            aside[n++] = _words[i];
+            _words[i] = 0;
+        }
+
+        for (int i = last + 1; i < half; i++)
+        {
+            aside[n++] = _words[i];
+            _words[i] = 0;
+        }
+
+        // Between them, in order, each word is taken out and probed for afresh. Its home lies
+        // after `first` and at or before where it sat, so one that keeps its home lands at or
+        // before the slot it left (the slots up to there are already redone); one whose home
+        // moved to the new half lands there, or wraps round into the slots already redone. No
+        // probe passes a slot not yet redone, so taking one out never cuts another's probe short.
+        for (int i = first + 1; i < last; i++)
+        {
+            ulong word = _words[i];
+            if (word != 0)
+            {
+                _words[i] = 0;
+                _words[FreeSlot(word >> homeShift)] = word;
+            }
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            _words[FreeSlot(aside[i] >> homeShift)] = aside[i];
+        }
+
+        ArrayPool<ulong>.Shared.Return(aside);
     }
 
     /// <summary>Gives the slots back to the system at once; the array must not be used afterwards.</summary>

@@ -59,16 +59,20 @@ public class KeyTableTests
         }
 
         // A key in the table is reported when it sits in the cache line of its home slot, which at
-        // this load (100 k keys in 256 k slots) is nearly every key, displaced ones included; one
-        // that is not must not be (its tag would have to match a stranger's).
+        // this load (100 k keys in 256 k slots) is nearly every key, displaced ones included. One
+        // that is not is reported only when its tag matches a stranger's in that line: the tag is
+        // the hash's low 32 bits, of which the home takes 18, so about 1 in 2^14 strangers of the
+        // same home (a few of these 100 k lookups; every one if tags were not compared).
         int present = 0;
+        int strangers = 0;
         for (uint i = 0; i < 100_000; i++)
         {
             present += table.PrefetchEntry(Key(0x0A000000u + i, 23)) ? 1 : 0;
-            Assert.False(table.PrefetchEntry(Key(0x0A000000u + i, 24)));
+            strangers += table.PrefetchEntry(Key(0x0A000000u + i, 24)) ? 1 : 0;
         }
 
         Assert.InRange(present, 90_000, 100_000);
+        Assert.InRange(strangers, 0, 50);
         table.Clear();
         Assert.False(table.PrefetchEntry(Key(0x0A000000u, 23)));
     }
