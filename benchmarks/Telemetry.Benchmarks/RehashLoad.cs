@@ -30,7 +30,7 @@ internal static class RehashLoad
         var all = new CompactAddressKey[keys];
         while (table.Count < keys)
         {
-            var key = CompactAddressKey.V4((uint)random.Next() | 1, new PortKey(6, Core.Decode.TrafficClass.TcpSyn, (ushort)random.Next(1, 65536)));
+            CompactAddressKey key = RandomKey(random);
             table.GetValueRefOrAddDefault(key, out bool exists).Packets++;
             if (!exists)
             {
@@ -62,7 +62,7 @@ internal static class RehashLoad
         var all = new CompactAddressKey[keys];
         for (int i = 0; i < keys; i++)
         {
-            all[i] = CompactAddressKey.V4((uint)random.Next() | 1, new PortKey(6, Core.Decode.TrafficClass.TcpSyn, (ushort)random.Next(1, 65536)));
+            all[i] = RandomKey(random);
         }
 
         var times = new double[rounds];
@@ -93,6 +93,10 @@ internal static class RehashLoad
         Report($"{keys} keys filled from empty", times);
         Report("  the doublings alone", growing);
     }
+
+    // A random nonzero IPv4 source and TCP port, as a source table keys them.
+    private static CompactAddressKey RandomKey(Random random) =>
+        CompactAddressKey.V4((uint)random.Next() | 1, new PortKey(6, Core.Decode.TrafficClass.TcpSyn, (ushort)random.Next(1, 65536)));
 
     private static void Report(string what, double[] times)
     {

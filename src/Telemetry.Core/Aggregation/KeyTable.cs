@@ -26,9 +26,10 @@ public struct TableEntry<TKey, TValue>
 /// (<see cref="RemoveWhere"/>, when the flusher merges partials). Keys and values sit inline in dense
 /// entries in insertion order; a separate slot array (open addressing, linear
 /// probing, at most 3/4 full) holds 8-byte words of a 32-bit tag (the low half of the key's
-/// hash, which holds the bits of its home slot) and the entry's position. A new key costs one slot read (and an append at the end of the entries,
-/// which is usually in cache); an existing key the slot and its entry; other keys in the probe
-/// are mostly rejected by their tag without touching their entries. <see cref="Prefetch"/> lets
+/// hash, which holds the bits of its home slot) and the entry's position. A new key costs one
+/// slot read (and an append at the end of the entries, which is usually in cache); an existing
+/// key the slot and its entry; other keys in the probe are mostly rejected by their tag without
+/// touching their entries. <see cref="Prefetch"/> lets
 /// a caller that knows its next keys start the slot reads early, which hides most of the cache
 /// misses of a table of millions of keys. <see cref="Dictionary{TKey, TValue}"/> takes two
 /// dependent misses (bucket, then entry) for every key, new or not.
@@ -48,10 +49,10 @@ public sealed unsafe class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKe
     where TValue : unmanaged
 {
     private const int MinSlots = 16;
+    private const int MaxSlots = SlotArray.MaxLength;
 
     // A slot word's home is its high half's low bits (see Word).
     private const int WordHomeShift = 32;
-    private const int MaxSlots = SlotArray.MaxLength;
 
     // A table this size or larger that used under a quarter of its room in each of its last
     // IdleUsesBeforeShrink windows shrinks by half, so a burst does not pin its memory for good,
