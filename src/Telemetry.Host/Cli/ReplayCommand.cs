@@ -80,15 +80,19 @@ internal static class ReplayCommand
             }
         }
 
+        double readSeconds = stopwatch.Elapsed.TotalSeconds;
+        double readCpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
         await engine.SourceEndedAsync(sensor, CancellationToken.None);
         await engine.CompleteAsync();
         stopwatch.Stop();
         double seconds = stopwatch.Elapsed.TotalSeconds;
+        double flushCpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds - readCpu;
         bool flushFailed = Interlocked.Read(ref engine.FlushFailures) > 0;
         Console.WriteLine(
             $"replay: sensor {sensorName}, {paths.Count} file(s), {failed} failed; {packets} packets ({decoded} decoded, {packets - decoded} undecodable), " +
             $"{bytes} IP bytes in {seconds:F2} s ({packets / Math.Max(seconds, 1e-9):F0} packets/s); rows written: " +
-            $"{Schema.TargetTable}={rows[Schema.TargetTable]} {Schema.PortTable}={rows[Schema.PortTable]} {Schema.SourceTable}={rows[Schema.SourceTable]} {Schema.HealthTable}={rows[Schema.HealthTable]}" +
+            $"{Schema.TargetTable}={rows[Schema.TargetTable]} {Schema.PortTable}={rows[Schema.PortTable]} {Schema.SourceTable}={rows[Schema.SourceTable]} {Schema.HealthTable}={rows[Schema.HealthTable]}; " +
+            $"reading took {readSeconds:F2} s (process CPU {readCpu:F2} s since it started), the flush after it {seconds - readSeconds:F2} s ({flushCpu:F2} s CPU)" +
             (flushFailed ? "; SOME ROWS WERE NOT WRITTEN" : ""));
         return failed > 0 || flushFailed ? 1 : 0;
     }
