@@ -42,6 +42,13 @@ public partial class ReplayIntegrationTests(HostFixture fixture)
         Assert.Equal($"s1|{captures.Files.Count}|0|{records}|{packets.Count}|{records - packets.Count}|{packets.Sum(p => p.IpBytes)}",
             string.Join('|', match.Groups.Values.Skip(1).Select(g => g.Value)));
 
+        // It ends with the two phases, reading and the flush after it, which add up to the whole.
+        Match phases = Phases().Match(summary);
+        Assert.True(phases.Success, $"no phases at the end of: {summary}");
+        double[] seconds = [.. phases.Groups.Values.Skip(1).Select(g => double.Parse(g.Value, CultureInfo.InvariantCulture))];
+        Assert.Equal(seconds[0], seconds[1] + seconds[3], 0.015);
+        Assert.True(seconds[2] > 0 && seconds[4] >= 0, summary);
+
         Rollups.AssertEqual(Rollups.FromOracle(packets), await Rollups.FromClickHouseAsync(fixture.ClickHouse, db, "s1"), distinct: true, "replay");
 
         // The capture really holds a row with thousands of distinct sources, compared exactly above.
@@ -179,4 +186,7 @@ public partial class ReplayIntegrationTests(HostFixture fixture)
 
     [GeneratedRegex(@"^replay: sensor (\S+), (\d+) file\(s\), (\d+) failed; (\d+) packets \((\d+) decoded, (\d+) undecodable\), (\d+) IP bytes in ")]
     private static partial Regex Summary();
+
+    [GeneratedRegex(@" in ([\d.]+) s \(\d+ packets/s\); rows written: .*; reading took ([\d.]+) s \(process CPU ([\d.]+) s since it started\), the flush after it ([\d.]+) s \(([\d.]+) s CPU\)$")]
+    private static partial Regex Phases();
 }

@@ -81,12 +81,12 @@ internal static class ReplayCommand
         }
 
         double readSeconds = stopwatch.Elapsed.TotalSeconds;
-        double readCpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+        double readCpu = Environment.CpuUsage.TotalTime.TotalSeconds;
         await engine.SourceEndedAsync(sensor, CancellationToken.None);
         await engine.CompleteAsync();
         stopwatch.Stop();
         double seconds = stopwatch.Elapsed.TotalSeconds;
-        double flushCpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds - readCpu;
+        double flushCpu = Environment.CpuUsage.TotalTime.TotalSeconds - readCpu;
         bool flushFailed = Interlocked.Read(ref engine.FlushFailures) > 0;
         Console.WriteLine(
             $"replay: sensor {sensorName}, {paths.Count} file(s), {failed} failed; {packets} packets ({decoded} decoded, {packets - decoded} undecodable), " +
