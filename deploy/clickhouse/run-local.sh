@@ -53,7 +53,7 @@ XML
 # allocations over 8 MiB (a column of an insert of a million rows) back to the kernel as soon as
 # it is freed, and the rest within seconds, so every insert faults its blocks' pages in afresh.
 # On this project's VMs a fresh page costs about 10 us, and that was half the server's CPU for
-# inserts of a million rows (benchmarks/README.md). Freed pages are kept for a minute instead
+# inserts of a million rows (benchmarks/HISTORY.md). Freed pages are kept for a minute instead
 # (CLICKHOUSE_MALLOC_CONF overrides; the same line for a system service is in
 # deploy/clickhouse/jemalloc.conf).
 export MALLOC_CONF=${CLICKHOUSE_MALLOC_CONF-oversize_threshold:0,dirty_decay_ms:60000,muzzy_decay_ms:60000}

@@ -10,7 +10,7 @@ namespace Telemetry.ClickHouse;
 /// Puts a window's target or source rows in the order of their table's sorting key
 /// (address, window_start, sensor, proto, dst_port, class): ClickHouse then finds each insert
 /// block already sorted and skips sorting it, which measured about 40 % of its CPU for a
-/// target-table insert on 18.16 (benchmarks/README.md). Within one window the window and sensor
+/// target-table insert on 18.16 (benchmarks/HISTORY.md). Within one window the window and sensor
 /// are the same for every row, and (address, proto, port, class) is the row's key.
 /// </summary>
 /// <remarks>The key, order and IPv6 arrays are kept from flush to flush, so a steady service allocates nothing here.</remarks>

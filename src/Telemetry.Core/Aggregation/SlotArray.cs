@@ -13,7 +13,7 @@ namespace Telemetry.Core.Aggregation;
 /// into the whole, instead of filling a new array and dropping the old. Filling a window of
 /// millions of keys from empty doubles each array a dozen times; with a new array each time, the
 /// arrays mapped over the fill added up to twice the final one, all of it fresh memory the kernel
-/// had to zero (slow on this project's VM: benchmarks/README.md), and the old and new array were
+/// had to zero (slow on this project's VM: benchmarks/HISTORY.md), and the old and new array were
 /// both held at each doubling.
 /// </summary>
 /// <remarks>
@@ -23,7 +23,7 @@ namespace Telemetry.Core.Aggregation;
 /// huge pages are on or in <c>madvise</c> mode: a probe into millions of slots is a random
 /// access, and with 4 KiB pages most should also miss the TLB (a few thousand entries map about
 /// 10 MiB of them). On this project's VM the engine ran 1.2-1.3x faster with huge pages
-/// (benchmarks/README.md), and first touching a huge page costs less per 4 KiB than 4 KiB pages
+/// (benchmarks/HISTORY.md), and first touching a huge page costs less per 4 KiB than 4 KiB pages
 /// do. A slot array is touched all over as it fills, so whole huge pages cost no more memory than
 /// small ones. glibc's malloc raises its own mmap threshold (up to 32 MiB) after each large free
 /// and then keeps freed blocks below it in its arenas instead of returning them, which is one
