@@ -21,11 +21,13 @@ public enum ScannerTraits : byte
 
 /// <summary>
 /// Reads <see cref="ScannerTraits"/> off one decoded packet: no state, no allocation, a few
-/// comparisons, so it can run on every packet of the hot path. Only IPv4 probes are marked
-/// (every rule is stated on IPv4 fields), never backscatter. Each rule can match a packet of
-/// another tool by chance: a random 16-bit IP ID meets ZMap's or Masscan's rule once in 65,536
-/// probes, a random sequence number Mirai's once in 2^32. Unicornscan's mark (a key constant
-/// across one source's probes) needs state per source and is not read here.
+/// comparisons, so it can run on every packet of the hot path. Only probes are marked, never
+/// backscatter: Mirai, Masscan and Nmap need a TCP SYN, ZMap a TCP SYN, UDP or ICMP request.
+/// The Mirai, ZMap and Masscan rules are stated on IPv4 fields and apply to IPv4 only; Nmap's
+/// (window and options) to IPv6 as well. Each rule can match a packet of another tool by
+/// chance: a random 16-bit IP ID meets ZMap's or Masscan's rule once in 65,536 probes, a random
+/// sequence number Mirai's once in 2^32. Unicornscan's mark (a key constant across one
+/// source's probes) needs state per source and is not read here.
 /// </summary>
 public static class ScannerFingerprint
 {
@@ -38,19 +40,26 @@ public static class ScannerFingerprint
     private const byte MssOption = 2;
     private const byte MssOptionLength = 4;
 
+    /// <summary>The marks of a packet that <see cref="PacketDecoder.Decode"/> returned <see cref="DecodeStatus.Ok"/> for (on any other status the facts are partly the previous packet's).</summary>
     public static ScannerTraits Of(in PacketFacts facts)
     {
-        if (facts.IpVersion != 4)
-        {
-            return ScannerTraits.None;
-        }
-
         TrafficClass traffic = facts.Class;
-        ScannerTraits traits = facts.IpId == ZMapIpId
+        bool v4 = facts.IpVersion == 4;
+        ScannerTraits traits = v4 && facts.IpId == ZMapIpId
             && traffic is TrafficClass.TcpSyn or TrafficClass.Udp or TrafficClass.IcmpRequest
             ? ScannerTraits.ZMap
             : ScannerTraits.None;
         if (traffic != TrafficClass.TcpSyn)
+        {
+            return traits;
+        }
+
+        if (facts.TcpWindow == NmapWindow && facts.TcpOptionsLength == MssOptionLength && facts.TcpFirstOption == MssOption)
+        {
+            traits |= ScannerTraits.Nmap;
+        }
+
+        if (!v4)
         {
             return traits;
         }
@@ -65,11 +74,6 @@ public static class ScannerFingerprint
         if (facts.IpId == (ushort)(destination ^ facts.DestinationPort ^ sequence))
         {
             traits |= ScannerTraits.Masscan;
-        }
-
-        if (facts.TcpWindow == NmapWindow && facts.TcpOptionsLength == MssOptionLength && facts.TcpFirstOption == MssOption)
-        {
-            traits |= ScannerTraits.Nmap;
         }
 
         return traits;

@@ -87,10 +87,32 @@ public class ScannerFingerprintTests
     }
 
     [Fact]
-    public void Of_Ipv6Probe_None()
+    public void Of_Ipv6SynWindow1024WithOnlyMss_NmapOnly()
     {
         byte[] ip = B.Ipv6("2001:db8::7", "2001:db8:ffff::5", 6, B.Tcp(40000, 23, B.Syn, 0, 1024, Mss));
+        Assert.Equal(ScannerTraits.Nmap, TraitsOf(ip));
+    }
+
+    [Fact]
+    public void Of_Ipv6SynWithoutOptions_None()
+    {
+        // Sequence 0 and IP ID absent: an IPv4 reading of zeros would meet Masscan's rule for port 0.
+        byte[] ip = B.Ipv6("2001:db8::7", "::", 6, B.Tcp(40000, 0, B.Syn, 0, 1024));
         Assert.Equal(ScannerTraits.None, TraitsOf(ip));
+    }
+
+    [Theory]
+    [InlineData(B.Syn | B.Ack)]
+    [InlineData(B.Rst)]
+    [InlineData(B.Ack)]
+    public void Of_NotASyn_NoMasscanOrNmap(byte flags)
+    {
+        const ushort port = 445;
+        const uint seq = 0x0BADF00D;
+        ushort masscanId = (ushort)((DstValue ^ port ^ seq) & 0xFFFF);
+        Assert.Equal(ScannerTraits.None, TraitsOf(Syn(seq, masscanId, window: 1024, dport: port, flags: flags)));
+        Assert.Equal(ScannerTraits.None, TraitsOf(Syn(window: 1024, options: Mss, flags: flags)));
+        Assert.Equal(ScannerTraits.Masscan, TraitsOf(Syn(seq, masscanId, window: 1024, dport: port)));
     }
 
     [Fact]
