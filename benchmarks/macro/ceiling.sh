@@ -19,8 +19,7 @@ ROUNDS=${ROUNDS:-5}
 ROWS_PER_INSERT=${ROWS_PER_INSERT:-1000000}
 IN_FLIGHT=${IN_FLIGHT:-2}
 start_clickhouse
-ch_pid=$(ss -ltnpH "sport = :$BENCH_CH_HTTP" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
-ticks() { awk '{print $14 + $15}' "/proc/$ch_pid/stat"; }
+server_pid=$(clickhouse_server_pid)
 hz=$(getconf CLK_TCK)
 tables=(target_port_1m source_1m port_1m ingest_health_1m)
 chunks="$BENCH_DIR/ceiling-$db"; rm -rf "$chunks"; mkdir -p "$chunks"
@@ -39,7 +38,7 @@ for t in "${tables[@]}"; do
   echo "ceiling: $db.$t: $rows rows in $n inserts, sorted by $order" >&2
   total=$((total + rows))
 done
-echo "ceiling: $total rows for $packets packets, $(du -sh "$chunks" | cut -f1) of RowBinary, server pid $ch_pid" >&2
+echo "ceiling: $total rows for $packets packets, $(du -sh "$chunks" | cut -f1) of RowBinary, server pid $server_pid" >&2
 
 results="$BENCH_DIR/ceiling-$db.txt"; : >"$results"
 for round in $(seq 1 "$ROUNDS"); do
@@ -47,11 +46,11 @@ for round in $(seq 1 "$ROUNDS"); do
   ch 'CREATE DATABASE ceiling' >/dev/null
   for t in "${tables[@]}"; do ch "CREATE TABLE ceiling.$t AS $db.$t" >/dev/null; done
   sync; sleep 3
-  c0=$(ticks); s=$(date +%s.%N)
+  c0=$(cpu_ticks "$server_pid"); s=$(date +%s.%N)
   # Inserts in table order, IN_FLIGHT at a time, as the sink sends a flushed window's rows.
   find "$chunks" -type f -printf '%f\n' | sort | xargs -P "$IN_FLIGHT" -I{} sh -c \
     't=${1%.*}; curl -fsS "http://127.0.0.1:'"$BENCH_CH_HTTP"'/?query=INSERT%20INTO%20ceiling.$t%20FORMAT%20RowBinary" --data-binary "@'"$chunks"'/$1"' _ {}
-  e=$(date +%s.%N); c1=$(ticks)
+  e=$(date +%s.%N); c1=$(cpu_ticks "$server_pid")
   stored=$(ch 'SELECT count() FROM ceiling.target_port_1m')
   line=$(awk -v e="$e" -v s="$s" -v c=$((c1 - c0)) -v hz="$hz" -v p="$packets" -v r="$round" \
     'BEGIN {printf "round %d: wall %.2f s, server cpu %.2f s, ceiling %.0f packets/s", r, e - s, c / hz, p / (e - s)}')

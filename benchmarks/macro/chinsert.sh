@@ -15,8 +15,7 @@ if ((rows == 0)); then
   start_clickhouse
   rows=$(ch 'SELECT count() FROM bench.target_port_1m')
 fi
-ch_pid=$(ss -ltnpH "sport = :$BENCH_CH_HTTP" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
-ticks() { awk '{print $14 + $15}' "/proc/$ch_pid/stat"; }
+server_pid=$(clickhouse_server_pid)
 hz=$(getconf CLK_TCK)
 chunks="$BENCH_DIR/chinsert"; rm -rf "$chunks"; mkdir -p "$chunks"
 n=$(((rows + 99999) / 100000))
@@ -26,7 +25,7 @@ for ((i = 0; i < n; i++)); do
         SETTINGS max_block_size = 100000 FORMAT $fmt" >"$chunks/$i.$fmt"
   done
 done
-echo "chinsert: $rows rows in $n inserts of 100,000, $(du -sh "$chunks" | cut -f1) on disk, server pid $ch_pid"
+echo "chinsert: $rows rows in $n inserts of 100,000, $(du -sh "$chunks" | cut -f1) on disk, server pid $server_pid"
 
 # pass ENGINE FORMAT SETTINGS: one pass over every chunk into a fresh table bench.chinsert
 pass() {
@@ -39,12 +38,12 @@ pass() {
   fi
   sync; sleep 2
   local c0 s e c1
-  c0=$(ticks); s=$(date +%s.%N)
+  c0=$(cpu_ticks "$server_pid"); s=$(date +%s.%N)
   for ((i = 0; i < n; i++)); do
     curl -fsS "http://127.0.0.1:$BENCH_CH_HTTP/?query=INSERT%20INTO%20bench.chinsert%20FORMAT%20$fmt$settings" \
       --data-binary "@$chunks/$i.$fmt"
   done
-  e=$(date +%s.%N); c1=$(ticks)
+  e=$(date +%s.%N); c1=$(cpu_ticks "$server_pid")
   awk -v e="$e" -v s="$s" -v c=$((c1 - c0)) -v hz="$hz" -v label="$engine $fmt ${settings:-(defaults)}" \
     'BEGIN {printf "%-70s wall %6.2f s, server cpu %6.2f s\n", label, e - s, c / hz}'
 }

@@ -26,13 +26,33 @@ build_host() {
 
 ch() { curl -fsS "http://127.0.0.1:$BENCH_CH_HTTP/" --data-binary "$1"; }
 
+# Stops the private ClickHouse this script started, if any, and waits (up to 30 s) until it has
+# exited, so that the next script finds the port free instead of a server still shutting down.
+stop_clickhouse() {
+  [[ -n "${ch_pid:-}" ]] || return 0
+  kill "$ch_pid" 2>/dev/null || return 0
+  for _ in $(seq 1 300); do kill -0 "$ch_pid" 2>/dev/null || return 0; sleep 0.1; done
+}
+
 # Starts the private ClickHouse unless one already answers on the port; stops it on exit if started here.
 start_clickhouse() {
   if curl -fsS "http://127.0.0.1:$BENCH_CH_HTTP/ping" >/dev/null 2>&1; then return; fi
   ch_pid=$("$root/deploy/clickhouse/run-local.sh" "$BENCH_DIR/clickhouse" "$BENCH_CH_HTTP" "$BENCH_CH_TCP")
-  trap 'kill "$ch_pid" 2>/dev/null || true' EXIT
+  trap stop_clickhouse EXIT
   echo "bench: ClickHouse $(ch 'SELECT version()') on 127.0.0.1:$BENCH_CH_HTTP (pid $ch_pid)" >&2
 }
+
+# The PID of the process listening on the private ClickHouse's HTTP port (the server, whoever
+# started it). Kept apart from ch_pid, which start_clickhouse's exit trap stops.
+clickhouse_server_pid() {
+  local pid
+  pid=$(ss -ltnpH "sport = :$BENCH_CH_HTTP" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
+  [[ -n "$pid" ]] || { echo "bench: no process listens on $BENCH_CH_HTTP" >&2; exit 1; }
+  echo "$pid"
+}
+
+# CPU time (user + sys) a process has used, in clock ticks (getconf CLK_TCK a second); 0 once it has exited.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # Writes a capture with ./telemetry generate unless it already exists: generate_capture FILE ARGS…
 generate_capture() {

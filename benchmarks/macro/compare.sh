@@ -122,7 +122,6 @@ debug_internal_msg: true
 logfile: $work/pmacctd.log
 CONF
 now() { date +%s.%N; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 state() { awk '{print $3}' "/proc/$1/stat" 2>/dev/null || echo X; }
 pss() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 peak_pss=0; peak_rss=0
@@ -139,7 +138,7 @@ head -c 24 "$capture" >&7
 /usr/bin/time -v -o "$work/pmacct.time" pmacctd -f "$work/pmacctd.conf" >"$work/pmacctd.out" 2>&1 7>&- &
 time_pid=$!
 core=""; plugin=""; feeder=""
-trap 'for p in $feeder $plugin $core ${ch_pid:-}; do kill "$p" 2>/dev/null || true; done' EXIT
+trap 'for p in $feeder $plugin $core; do kill "$p" 2>/dev/null || true; done; stop_clickhouse' EXIT
 for _ in $(seq 100); do core=$(pgrep -P "$time_pid" pmacctd || true); [[ -n "$core" ]] && break; sleep 0.1; done
 [[ -n "$core" ]] || { echo "pmacctd did not start" >&2; cat "$work/pmacctd.out" >&2; exit 1; }
 # The core zeroes the ring before it forks the plugin.
@@ -147,35 +146,35 @@ for _ in $(seq 3000); do plugin=$(pgrep -P "$core" | head -1 || true); [[ -n "$p
 [[ -n "$plugin" ]] || { echo "pmacctd's plugin did not start" >&2; exit 1; }
 # Ready: the plugin asleep (poll) with no CPU used for 10 samples, the core in read(2) (x86-64
 # syscall 0) on the FIFO.
-idle=0; last_pt=$(ticks "$plugin"); i=0
+idle=0; last_pt=$(cpu_ticks "$plugin"); i=0
 while (( idle < 10 )); do
   sleep 0.1; i=$((i + 1))
   kill -0 "$core" 2>/dev/null || { echo "pmacctd exited during start-up; see $work/pmacctd.log" >&2; exit 1; }
-  pt=$(ticks "$plugin")
+  pt=$(cpu_ticks "$plugin")
   if [[ "$(state "$plugin")" == S && "$pt" == "$last_pt" && "$(cut -d' ' -f1 "/proc/$core/syscall" 2>/dev/null)" == 0 ]]; then
     idle=$((idle + 1)); else idle=0; fi
   last_pt=$pt
   if (( i % 10 == 0 )); then sample_memory; fi
 done
-start=$(now); start_core=$(ticks "$core"); start_plugin=$(ticks "$plugin")
+start=$(now); start_core=$(cpu_ticks "$core"); start_plugin=$(cpu_ticks "$plugin")
 tail -c +25 "$capture" >&7 &
 feeder=$!
 exec 7>&-
 drained=""; i=0; last_move=$start
 while kill -0 "$core" 2>/dev/null; do
   sleep 0.1; i=$((i + 1)); t=$(now)
-  pt=$(ticks "$plugin"); ps_=$(state "$plugin")
+  pt=$(cpu_ticks "$plugin"); ps_=$(state "$plugin")
   if (( i % 5 == 0 )); then sample_memory; fi
   if grep -q "finished reading PCAP" "$work/pmacctd.log"; then
     released=$(grep -c "buffer released" "$work/pmacctd.log" || true)
     received=$(grep -c "buffer received" "$work/pmacctd.log" || true)
     # Drained: the final, partial buffer received and the plugin back asleep with no CPU used.
     if (( received > released )) && [[ "$ps_" == S && "$pt" == "$last_pt" ]]; then
-      drained=$t; drained_core=$(ticks "$core"); drained_plugin=$pt; break
+      drained=$t; drained_core=$(cpu_ticks "$core"); drained_plugin=$pt; break
     fi
     # Idle for 10 s short of the last buffer: data was lost; stop and let the check say so.
     if awk -v t="$t" -v m="$last_move" 'BEGIN{exit !(t - m > 10)}'; then
-      drained=$last_move; drained_core=$(ticks "$core"); drained_plugin=$pt; break
+      drained=$last_move; drained_core=$(cpu_ticks "$core"); drained_plugin=$pt; break
     fi
   fi
   if [[ "$pt" != "$last_pt" ]]; then last_move=$t; fi

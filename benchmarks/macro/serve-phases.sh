@@ -8,24 +8,21 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 sensor_bench_setup
 build_host
 start_clickhouse
-# Not ch_pid: start_clickhouse's exit trap stops the server by that name if it started one.
-clickhouse_pid=$(ss -ltnpH "sport = :$BENCH_CH_HTTP" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
-[[ -n "$clickhouse_pid" ]] || { echo "serve-phases: no process listens on $BENCH_CH_HTTP" >&2; exit 1; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+clickhouse_pid=$(clickhouse_server_pid)
 hz=$(getconf CLK_TCK)
 ch 'DROP DATABASE IF EXISTS bench_serve' >/dev/null
 dotnet "$host_dll" "${serve_args[@]}" >"$BENCH_DIR/serve-phases.out" 2>&1 &
 serve_pid=$!
-trap 'kill -TERM "$serve_pid" 2>/dev/null || true; kill "${ch_pid:-}" 2>/dev/null || true' EXIT
+trap 'kill -TERM "$serve_pid" 2>/dev/null || true; stop_clickhouse' EXIT
 wait_until_live
 dotnet "$host_dll" "${stream_args[@]}" >"$BENCH_DIR/stream.out" 2>"$BENCH_DIR/stream.err" &
 stream_pid=$!
 expected=$((PACKETS / SENSORS * SENSORS))
 echo "second service_cpu_percent clickhouse_cpu_percent sender_cpu_percent packets_in_clickhouse rows_in_clickhouse service_rss_mib"
-last_r=$(ticks "$serve_pid"); last_c=$(ticks "$clickhouse_pid"); last_s=$(ticks "$stream_pid"); t=0
+last_r=$(cpu_ticks "$serve_pid"); last_c=$(cpu_ticks "$clickhouse_pid"); last_s=$(cpu_ticks "$stream_pid"); t=0
 while ((t < 600)); do
   sleep 1; t=$((t + 1))
-  r=$(ticks "$serve_pid"); c=$(ticks "$clickhouse_pid"); s=$(ticks "$stream_pid")
+  r=$(cpu_ticks "$serve_pid"); c=$(cpu_ticks "$clickhouse_pid"); s=$(cpu_ticks "$stream_pid")
   # The sender exits when it has sent everything; its ticks then read 0.
   ((s == 0)) && s=$last_s
   seen=$(ch 'SELECT sum(packets_seen) FROM bench_serve.ingest_health_1m' 2>/dev/null || echo 0)

@@ -24,7 +24,7 @@ GC_REPORT_FILE="$BENCH_DIR/soak.gc" DOTNET_STARTUP_HOOKS="$hook_dll" dotnet "$ho
   --Simulator:Enabled=true --Simulator:PacketsPerSecond="$RATE" \
   --Http:Urls="http://127.0.0.1:$HTTP" >"$BENCH_DIR/soak.out" 2>&1 &
 pid=$!
-trap 'kill "$pid" 2>/dev/null || true; kill "${ch_pid:-}" 2>/dev/null || true' EXIT
+trap 'kill "$pid" 2>/dev/null || true; stop_clickhouse' EXIT
 wait_until_live
 metric() { awk -v m="$1" '$1 == m || index($1, m "{") == 1 {s += $NF} END {printf "%.0f", s}' "$BENCH_DIR/soak.metrics"; }
 start=$SECONDS
