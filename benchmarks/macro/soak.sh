@@ -18,6 +18,7 @@ start_clickhouse
 ch 'DROP DATABASE IF EXISTS bench_soak' >/dev/null
 csv="$BENCH_DIR/soak.csv"
 echo "seconds,rss_kb,packets_seen,open_keys,open_bytes" >"$csv"
+rm -f "$BENCH_DIR/soak.gc" # the GC hook appends; one line per run
 GC_REPORT_FILE="$BENCH_DIR/soak.gc" DOTNET_STARTUP_HOOKS="$hook_dll" dotnet "$host_dll" serve \
   --ClickHouse:Url="http://127.0.0.1:$BENCH_CH_HTTP" --ClickHouse:Database=bench_soak \
   --Ingest:Listeners:0:Address=127.0.0.1 --Ingest:Listeners:0:Port="$PORT" \
